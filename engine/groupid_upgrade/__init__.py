@@ -1,0 +1,4 @@
+"""GroupIDUpgrade engine: upgrades GroupID 9/10 to 11, upgrades groups, backs up and restores."""
+
+__version__ = "0.1.0"
+PROTOCOL_VERSION = 1

@@ -1,0 +1,162 @@
+"""Loading the answer file: the file, its secrets file, inline settings and explicit overrides.
+
+Precedence (architecture.md, Settings): explicit parameters override the inline ``settings``
+object, which overrides the answer file; the secrets file fills in what the answer file leaves out.
+Every validation problem is reported at once, each with its field path (``AnswerFileInvalid``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import EngineError
+from .model.settings import AnswerFile
+from .reporting import Reporter
+
+MAX_ANSWER_FILE_BYTES = 4 * 1024 * 1024
+_PATH_FIELDS = {"path", "programFiles", "programData", "caFile", "pfxFile", "logFolder", "secretsFile"}
+
+
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``, recursively for objects; lists and scalars are replaced."""
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_json(path: Path, what: str, error_id: str) -> dict[str, Any]:
+    if not path.is_file():
+        raise EngineError(
+            "AnswerFileNotFound" if error_id == "AnswerFileInvalid" else error_id,
+            f"The {what} {path} does not exist.",
+            target=str(path),
+            recommended_action=f"Check the path of the {what}.",
+        )
+    if path.stat().st_size > MAX_ANSWER_FILE_BYTES:
+        raise EngineError(error_id, f"The {what} {path} is larger than {MAX_ANSWER_FILE_BYTES} bytes.",
+                          target=str(path), recommended_action=f"Give the {what} the engine documents.")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise EngineError(error_id, f"The {what} {path} is not UTF-8 text (byte {exc.start + 1}).",
+                          target=str(path), recommended_action="Save the file as UTF-8.") from None
+    except json.JSONDecodeError as exc:
+        raise EngineError(
+            error_id,
+            f"The {what} {path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}.",
+            target=str(path),
+            recommended_action="Fix the JSON at that position.",
+            extra={"errors": [{"field": "", "location": f"line {exc.lineno}, column {exc.colno}",
+                               "message": exc.msg}]},
+        ) from None
+    if not isinstance(data, dict):
+        raise EngineError(error_id, f"The {what} {path} must hold a JSON object.", target=str(path),
+                          recommended_action="Start the file with { and end it with }.")
+    return data
+
+
+SECRET_FIELDS = {"passphrase", "password", "clientSecret", "pfxPassword"}
+
+
+def contains_secrets(data: Any) -> bool:
+    if isinstance(data, dict):
+        return any((k in SECRET_FIELDS and v) or contains_secrets(v) for k, v in data.items())
+    if isinstance(data, list):
+        return any(contains_secrets(v) for v in data)
+    return False
+
+
+def _warn_if_readable_by_others(path: Path, reporter: Reporter | None) -> None:
+    if reporter is None or os.name != "posix":
+        return
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        reporter.log("warning", f"{path} holds secrets and is readable by other users; "
+                                f"restrict it (chmod 600).")
+
+
+def _resolve_paths(data: Any, base: Path) -> Any:
+    """Relative paths in the answer file are relative to its folder."""
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            if key in _PATH_FIELDS and isinstance(value, str) and value and not Path(value).is_absolute():
+                out[key] = str(base / value)
+            else:
+                out[key] = _resolve_paths(value, base)
+        return out
+    if isinstance(data, list):
+        return [_resolve_paths(v, base) for v in data]
+    return data
+
+
+def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+    """Each failing field, where it is, and what was wrong; never the value (it may be a secret)."""
+    errors = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err["loc"])
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (check its spelling in docs/answer-file.md)"
+        errors.append({"field": loc, "location": loc, "message": message})
+    return errors
+
+
+def load_answer_file(
+    path: str | Path | None = None,
+    *,
+    inline: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> AnswerFile:
+    if path is None and not inline:
+        raise EngineError(
+            "AnswerFileInvalid",
+            "No answer file and no settings were given.",
+            recommended_action="Pass answerFile (a path) or settings (the same object inline).",
+        )
+    data: dict[str, Any] = {}
+    file_has_secrets = False
+    base = Path.cwd()
+    name = "the inline settings"
+    if path is not None:
+        file = Path(path).expanduser().resolve()
+        name = str(file)
+        data = _resolve_paths(_read_json(file, "answer file", "AnswerFileInvalid"), file.parent)
+        file_has_secrets = contains_secrets(data)
+        base = file.parent
+    if inline:
+        data = deep_merge(data, _resolve_paths(inline, base))
+    secrets_file = data.get("secretsFile")
+    if isinstance(secrets_file, str):
+        secrets_path = Path(secrets_file)
+        secrets = _resolve_paths(_read_json(secrets_path, "secrets file", "SecretsFileInvalid"), secrets_path.parent)
+        _warn_if_readable_by_others(secrets_path, reporter)
+        data = deep_merge(secrets, data)
+    if path is not None and file_has_secrets:
+        _warn_if_readable_by_others(Path(path), reporter)
+    if overrides:
+        data = deep_merge(data, {k: v for k, v in overrides.items() if v is not None})
+    try:
+        return AnswerFile.model_validate(data)
+    except ValidationError as exc:
+        errors = validation_errors(exc)
+        fields = ", ".join(e["field"] + " (" + e["message"] + ")" for e in errors[:10])
+        more = f" and {len(errors) - 10} more" if len(errors) > 10 else ""
+        raise EngineError(
+            "AnswerFileInvalid",
+            f"The answer file {name} is invalid: {fields}{more}.",
+            target=name,
+            recommended_action="Correct each field listed; docs/answer-file.md describes every field.",
+            extra={"errors": errors},
+        ) from None

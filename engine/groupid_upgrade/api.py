@@ -1,0 +1,58 @@
+"""The engine's methods: one table, loaded lazily.
+
+``engine.hello`` lists the names without importing anything heavy (pydantic, ldap3,
+elasticsearch), so a PowerShell pipeline starts fast; a method's module is imported the first time
+it is called or described.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .reporting import Reporter
+
+# method name -> "module:attribute" of its MethodSpec
+METHOD_TABLE: dict[str, str] = {
+    "upgrade.plan": "groupid_upgrade.upgrade.plan_method:PLAN_METHOD",
+}
+
+ENGINE_METHODS = ("engine.hello", "engine.describe", "engine.shutdown")
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method: its params model, its result model and the function that runs it.
+
+    ``handler(params, reporter)`` receives validated params (an instance of ``params``) and returns
+    an instance of ``result`` (or a dict / None). It raises ``EngineError`` for anything a person
+    can act on.
+    """
+
+    name: str
+    params: type  # a groupid_upgrade.model.base.Params subclass
+    result: type | None
+    handler: Callable[[Any, Reporter], Any]
+    summary: str
+    supports_what_if: bool = False
+
+
+_loaded: dict[str, MethodSpec] = {}
+
+
+def method_names() -> list[str]:
+    return [*ENGINE_METHODS, *METHOD_TABLE]
+
+
+def load_method(name: str) -> MethodSpec | None:
+    if name in _loaded:
+        return _loaded[name]
+    ref = METHOD_TABLE.get(name)
+    if ref is None:
+        return None
+    module_name, attr = ref.split(":")
+    spec = getattr(importlib.import_module(module_name), attr)
+    _loaded[name] = spec
+    return spec

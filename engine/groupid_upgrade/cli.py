@@ -1,0 +1,222 @@
+"""``groupid-upgrade``: the command line. Each command calls the same function the protocol calls.
+
+Exit codes (protocol.md): 0 done; 1 failed or PartiallySucceeded; 2 usage error; 3 open questions
+or an unmet prerequisite; 4 verify found problems; 130 cancelled (Ctrl+C).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, EngineError
+from .reporting import LogLevel, Reporter
+
+
+class ConsoleReporter(Reporter):
+    """Progress as one redrawn line on stderr (only on a terminal); warnings always on stderr."""
+
+    def __init__(self, *, verbose: bool = False) -> None:
+        super().__init__()
+        self.verbose = verbose
+        self.interactive = sys.stderr.isatty()
+        self._drawn = False
+
+    def emit_progress(self, payload: dict[str, Any]) -> None:
+        if not self.interactive:
+            return
+        percent = payload.get("percent")
+        width = 24
+        filled = 0 if percent is None else int(width * percent / 100)
+        bar = "#" * filled + "-" * (width - filled)
+        text = f"\r[{bar}] {'' if percent is None else f'{percent:3d}%'} {payload['activity']}: {payload['status']}"
+        sys.stderr.write(text[:160].ljust(100))
+        sys.stderr.flush()
+        self._drawn = True
+        if payload.get("completed"):
+            self.clear()
+
+    def clear(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r" + " " * 120 + "\r")
+            sys.stderr.flush()
+            self._drawn = False
+
+    def log(self, level: LogLevel, message: str) -> None:
+        if level == "warning" or self.verbose:
+            self.clear()
+            click.echo(f"{'WARNING: ' if level == 'warning' else ''}{message}", err=True)
+
+    def record(self, record_type: str, data: dict[str, Any]) -> None:
+        if self.verbose:
+            self.clear()
+            click.echo(f"{record_type}: {json.dumps(data, default=str)}", err=True)
+
+
+def _print_error(exc: EngineError, as_json: bool) -> None:
+    click.echo(f"error: {exc.message}", err=True)
+    if exc.recommended_action:
+        click.echo(f"  what to do: {exc.recommended_action}", err=True)
+    for err in exc.extra.get("errors", [])[:50]:
+        click.echo(f"  - {err['field']}: {err['message']}", err=True)
+    if as_json:
+        click.echo(json.dumps({"error": exc.to_error_object()}, indent=2))
+
+
+def run_command(as_json: bool, work: Callable[[Reporter], tuple[Any, int]], *, verbose: bool = False) -> None:
+    """Run ``work``; turn its outcome into output and an exit code, never a traceback."""
+    reporter = ConsoleReporter(verbose=verbose)
+    try:
+        _result, code = work(reporter)
+    except EngineError as exc:
+        reporter.clear()
+        _print_error(exc, as_json)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        reporter.clear()
+        click.echo("Cancelled. Nothing half-done was kept; run the same command again to resume.", err=True)
+        sys.exit(EXIT_CANCELLED)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: log, explain, exit 1
+        reporter.clear()
+        from .logs import get_logger, log_path
+
+        get_logger("groupid_upgrade.cli").exception("unexpected error: %s", type(exc).__name__)
+        click.echo(f"error: an unexpected {type(exc).__name__} stopped the command; details are in "
+                   f"{log_path()}.", err=True)
+        click.echo("  what to do: send that log to support; nothing partial was kept.", err=True)
+        sys.exit(EXIT_FAILED)
+    reporter.clear()
+    sys.exit(code)
+
+
+def _emit(result: Any, as_json: bool, human: Callable[[Any], None]) -> None:
+    if as_json:
+        data = result.wire() if hasattr(result, "wire") else result
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        human(result)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="groupid-upgrade")
+def main() -> None:
+    """Upgrade Imanami GroupID 9/10 to GroupID / Directory Manager 11, and back it up first."""
+
+
+@main.command()
+def serve() -> None:
+    """Serve JSON-RPC 2.0 on stdin/stdout (the PowerShell module's engine)."""
+    from .protocol.server import run_server
+
+    sys.exit(run_server(sys.stdin.buffer, sys.stdout.buffer))
+
+
+@main.command()
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="A new or empty folder to write the sample into.")
+@click.option("--version", "version", type=click.Choice(["10.0", "9.0", "10", "9"]), default="10.0",
+              show_default=True, help="GroupID version of the sample.")
+@click.option("--seed", type=int, default=1, show_default=True, help="Same seed, same sample.")
+@click.option("--groups", type=click.IntRange(16, 1_000_000), default=40, show_default=True,
+              help="Groups per directory domain.")
+@click.option("--history", type=click.IntRange(0, 100_000_000), default=5_000, show_default=True,
+              help="History rows in the source database.")
+@click.option("--with-faults", is_flag=True, help="Add bad items (a truncated .dtmconfig, ...) for R16 tests.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def sample(out: Path, version: str, seed: int, groups: int, history: int, with_faults: bool, as_json: bool) -> None:
+    """Generate a sample GroupID installation (SQLite, folders, LDIF, PFX, answers.json)."""
+    from .sample.generator import SampleSpec, generate_sample
+
+    def work(reporter: Reporter) -> tuple[Any, int]:
+        started = time.monotonic()
+        spec = SampleSpec(out=out.resolve(), version=version if "." in version else f"{version}.0", seed=seed,
+                          groups=groups, history=history, with_faults=with_faults)
+        path = generate_sample(spec, reporter)
+        result = {"path": str(path), "answerFile": str(path / "answers.json"), "version": spec.version,
+                  "seed": seed, "history": history, "groupsPerDomain": groups,
+                  "seconds": round(time.monotonic() - started, 2)}
+        _emit(result, as_json, lambda r: click.echo(
+            f"Sample GroupID {r['version']} installation written to {r['path']} "
+            f"({r['history']} history rows, {r['groupsPerDomain']} groups per domain).\n"
+            f"Answer file: {r['answerFile']}"))
+        return result, EXIT_OK
+
+    run_command(as_json, work)
+
+
+def _print_plan(plan: Any) -> None:
+    inv = plan.inventory
+    click.echo(f"Upgrade plan: GroupID {plan.source_version} -> {plan.target_version}")
+    click.echo(f"Modules: {', '.join(plan.modules)}")
+    click.echo("")
+    click.echo("Source inventory")
+    rows = [
+        ("Identity stores", f"{inv.identity_stores} ({inv.enabled_identity_stores} enabled)"),
+        ("Messaging providers", inv.messaging_providers),
+        ("Synchronize jobs", inv.jobs),
+        ("Job collections", f"{inv.job_collections} ({inv.jobs_in_collections} jobs inside)"),
+        ("Job templates", inv.job_templates),
+        ("Job collection templates", inv.job_collection_templates),
+        ("Unreadable job files", inv.unreadable_job_files),
+        ("Schedules", inv.schedules),
+        ("Reports", inv.reports),
+        ("Managed groups", inv.managed_groups),
+        ("History rows", inv.history_rows),
+    ]
+    for label, value in rows:
+        click.echo(f"  {label:<26} {value}")
+    click.echo("")
+    click.echo(f"  {'Id':>3}  {'Identity store':<16} {'Type':<16} {'Domain':<26} {'Enabled':<8} "
+               f"{'Groups':>7} {'History':>9}")
+    for s in inv.stores:
+        click.echo(f"  {s.id:>3}  {s.name:<16} {s.type:<16} {s.domain:<26} {'yes' if s.enabled else 'no':<8} "
+                   f"{s.managed_groups:>7} {s.history_rows:>9}")
+    if plan.items:
+        click.echo("")
+        click.echo("Plan items")
+        for item in plan.items:
+            target = f" -> {item.target}" if item.target else ""
+            click.echo(f"  [{item.module}] {item.action:<9} {item.object_type} {item.name}{target}: {item.reason}")
+    if plan.warnings:
+        click.echo("")
+        click.echo("Warnings")
+        for w in plan.warnings:
+            click.echo(f"  [{w.module}] {w.message}")
+    open_questions = plan.open_questions
+    if plan.questions:
+        click.echo("")
+        click.echo(f"Questions ({len(open_questions)} open)")
+        for q in plan.questions:
+            click.echo(f"  {'answered' if q.answered else 'OPEN    '} {q.id}: {q.prompt}")
+
+
+@main.command()
+@click.option("--answer-file", "answer_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The answer file (JSON).")
+@click.option("--module", "modules", multiple=True, help="Everything, or a module name (repeatable).")
+@click.option("--validate-online", is_flag=True, default=None, help="Also check credentials against servers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the Plan as JSON.")
+def plan(answer_file: Path, modules: tuple[str, ...], validate_online: bool | None, as_json: bool) -> None:
+    """Compute the Plan for an answer file and print it; writes nothing."""
+    from .upgrade.plan_method import PlanParams, plan_handler
+
+    def work(reporter: Reporter) -> tuple[Any, int]:
+        params = PlanParams(answer_file=answer_file, module=list(modules) or None,
+                            validate_online=validate_online or None)
+        result = plan_handler(params, reporter)
+        _emit(result, as_json, _print_plan)
+        return result, EXIT_OK
+
+    run_command(as_json, work)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
+    sys.exit(EXIT_USAGE)

@@ -1,0 +1,58 @@
+"""The base of every model at the engine's boundaries.
+
+Fields are snake_case in Python and camelCase on the wire; names from a client match
+case-insensitively (``-GroupIDVersion`` is ``groupIdVersion``), and unknown names are an error so
+that a typo never passes silently.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic.alias_generators import to_camel
+
+
+class WireModel(BaseModel):
+    """A model that travels over the protocol or sits in a file the user writes."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        str_strip_whitespace=False,
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _match_names_case_insensitively(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known: dict[str, str] = {}
+        for name, field in cls.model_fields.items():
+            alias = field.alias or name
+            known[alias.lower()] = alias
+            known[name.lower()] = alias
+            for extra_alias in (field.json_schema_extra or {}).get("aliases", []) if isinstance(
+                field.json_schema_extra, dict
+            ) else []:
+                known[str(extra_alias).lower()] = alias
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            canonical = known.get(key.lower(), key) if isinstance(key, str) else key
+            out[canonical] = value
+        return out
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON form (camelCase, secrets masked)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class Params(WireModel):
+    """Params of a protocol method."""
+
+
+class Result(WireModel):
+    """Result of a protocol method."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, alias_generator=to_camel)

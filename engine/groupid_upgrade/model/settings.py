@@ -1,0 +1,130 @@
+"""The answer file: everything about an installation, and every answer to a wizard question.
+
+Documented field by field in docs/answer-file.md. Paths are relative to the answer file's folder.
+Secrets are ``SecretStr``: they print as ``**********`` and are written nowhere in clear.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+
+from .base import WireModel
+
+MODULES = ("Configuration", "Synchronize", "Schedules", "Reports", "History", "Groups")
+SOURCE_VERSIONS = ("9.0", "10.0")
+TARGET_VERSIONS = ("11.0", "11.1")
+
+
+class Credential(WireModel):
+    user_name: str
+    password: SecretStr | None = None  # None for a gMSA (name ending in $)
+
+
+class SqliteDatabase(WireModel):
+    kind: Literal["sqlite"] = "sqlite"
+    path: Path
+    # sqlite3 is the embedded default; odbc goes through pyodbc and the SQLite3 ODBC driver, the
+    # same code path as SQL Server.
+    via: Literal["sqlite3", "odbc"] = "sqlite3"
+
+
+class SqlServerDatabase(WireModel):
+    kind: Literal["sqlserver"]
+    server: str
+    port: int | None = None
+    database: str
+    driver: str = "ODBC Driver 18 for SQL Server"
+    authentication: Literal["sql", "windows"] = "sql"
+    user_name: str | None = None
+    password: SecretStr | None = None
+    encrypt: bool = True
+    trust_server_certificate: bool = False
+
+
+DatabaseSettings = Annotated[SqliteDatabase | SqlServerDatabase, Field(discriminator="kind")]
+
+
+class ElasticsearchSettings(WireModel):
+    url: str
+    user_name: str | None = None
+    password: SecretStr | None = None
+    ca_file: Path | None = None
+    index_prefix: str = "groupid11"
+
+
+class SourceSettings(WireModel):
+    version: str
+    database: DatabaseSettings
+    program_files: Path | None = None
+    program_data: Path | None = None
+    passphrase: SecretStr | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+
+class TargetSettings(WireModel):
+    version: str = "11.1"
+    database: DatabaseSettings
+    elasticsearch: ElasticsearchSettings | None = None
+    program_files: Path | None = None
+    program_data: Path | None = None
+    passphrase: SecretStr | None = None
+    log_folder: Path | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int | float) else value
+
+
+class DirectorySettings(WireModel):
+    url: str  # ldaps://host:636 or ldap://host:389 with startTls
+    start_tls: bool = False
+    ca_file: Path | None = None
+    credential: Credential | None = None
+    # Verification is on unless switched off here explicitly; the engine warns on every run then.
+    verify_certificate: bool = True
+
+
+class PfxCredentials(WireModel):
+    """Client secret + PFX certificate + its password (R5, R6, R7)."""
+
+    client_secret: SecretStr
+    pfx_file: Path
+    pfx_password: SecretStr
+    application_id: str | None = None
+    tenant: str | None = None
+
+
+class NewStoreAnswer(WireModel):
+    """An identity store to create (R10 reports store when none exists)."""
+
+    type: Literal["ActiveDirectory"] = "ActiveDirectory"
+    domain: str
+    name: str | None = None
+    service_account: Credential
+
+
+AnswerValue = int | str | Credential | PfxCredentials | NewStoreAnswer | dict[str, Any]
+
+
+class AnswerFile(WireModel):
+    format_version: Literal[1] = 1
+    source: SourceSettings
+    target: TargetSettings
+    modules: list[str] = Field(default_factory=lambda: ["Everything"])
+    answers: dict[str, Any] = Field(default_factory=dict)
+    directories: dict[str, DirectorySettings] = Field(default_factory=dict)
+    secrets_file: Path | None = None
+    validate_online: bool = False
+
+    @field_validator("directories")
+    @classmethod
+    def _lower_domains(cls, value: dict[str, DirectorySettings]) -> dict[str, DirectorySettings]:
+        return {k.strip().rstrip(".").lower(): v for k, v in value.items()}

@@ -1,0 +1,101 @@
+"""How long-running work tells its caller what it is doing, and learns it should stop.
+
+Executors take a ``Reporter``; the protocol server turns its calls into ``$/progress``, ``$/log``
+and ``$/record`` notifications, the CLI into a progress bar on stderr and the log file. Progress is
+throttled here, once, so no executor has to think about it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Literal
+
+from .errors import Cancelled
+
+LogLevel = Literal["verbose", "information", "warning"]
+
+PROGRESS_INTERVAL_SECONDS = 0.25
+
+
+class Reporter:
+    """Base reporter: throttles progress, tracks cancellation. Subclasses emit."""
+
+    def __init__(self) -> None:
+        self._cancel = threading.Event()
+        self._last_progress: dict[str, float] = {}
+
+    # --- cancellation -------------------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def check_cancelled(self, what: str = "the request") -> None:
+        """Call between units of work: raises ``Cancelled`` once a cancel has arrived."""
+        if self._cancel.is_set():
+            raise Cancelled(what)
+
+    # --- progress -----------------------------------------------------------------------------
+    def progress(
+        self,
+        activity_id: str,
+        activity: str,
+        status: str,
+        current: int,
+        total: int | None = None,
+        *,
+        parent_activity_id: str | None = None,
+        completed: bool = False,
+    ) -> None:
+        now = time.monotonic()
+        last = self._last_progress.get(activity_id)
+        if not completed and last is not None and now - last < PROGRESS_INTERVAL_SECONDS:
+            return
+        self._last_progress[activity_id] = now
+        percent = None
+        if total:
+            percent = min(100, int(current * 100 / total))
+        self.emit_progress(
+            {
+                "activityId": activity_id,
+                "parentActivityId": parent_activity_id,
+                "activity": activity,
+                "status": status,
+                "current": current,
+                "total": total,
+                "percent": percent,
+                "completed": completed,
+            }
+        )
+
+    # --- what subclasses implement ------------------------------------------------------------
+    def emit_progress(self, payload: dict[str, Any]) -> None:  # pragma: no cover - interface
+        pass
+
+    def log(self, level: LogLevel, message: str) -> None:
+        pass
+
+    def record(self, record_type: str, data: dict[str, Any]) -> None:
+        pass
+
+
+class CollectingReporter(Reporter):
+    """Keeps everything it is told; used by tests and by callers that want the stream as lists."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.progress_events: list[dict[str, Any]] = []
+        self.logs: list[tuple[str, str]] = []
+        self.records: list[tuple[str, dict[str, Any]]] = []
+
+    def emit_progress(self, payload: dict[str, Any]) -> None:
+        self.progress_events.append(payload)
+
+    def log(self, level: LogLevel, message: str) -> None:
+        self.logs.append((level, message))
+
+    def record(self, record_type: str, data: dict[str, Any]) -> None:
+        self.records.append((record_type, data))

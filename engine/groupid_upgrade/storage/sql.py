@@ -1,0 +1,336 @@
+"""Every SQL statement the engine sends, per dialect, and the one way to open a database.
+
+Two dialects: ``sqlite`` (the embedded default, through Python's sqlite3 or through pyodbc with the
+SQLite3 ODBC driver) and ``tsql`` (SQL Server through pyodbc). Both drivers take ``?`` placeholders,
+so a statement differs between dialects only in its text; the parameter order is fixed per
+statement. Table names are written ``{Schema.Table}`` and rendered per dialect: ``Svc_IdentityStore``
+on SQLite (which has no schemas), ``[Svc].[IdentityStore]`` on SQL Server.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import EngineError
+
+Dialect = Literal["sqlite", "tsql"]
+
+_TABLE_REF = re.compile(r"\{([A-Za-z]+)\.([A-Za-z0-9]+)\}")
+
+
+def table_name(schema: str, table: str, dialect: Dialect) -> str:
+    if dialect == "sqlite":
+        return f"{schema}_{table}"
+    return f"[{schema}].[{table}]"
+
+
+def render(sql: str, dialect: Dialect) -> str:
+    """Replace ``{Schema.Table}`` references with the dialect's table name."""
+    return _TABLE_REF.sub(lambda m: table_name(m.group(1), m.group(2), dialect), sql)
+
+
+# --- statements --------------------------------------------------------------------------------
+# Each entry: name -> {dialect: text}. Statements the tests cannot run on SQLite (BACKUP DATABASE)
+# are listed in TSQL_ONLY. Keyset paging: rows after a key, ordered by it, a page at a time; never
+# OFFSET, never fetchall.
+
+STATEMENTS: dict[str, dict[Dialect, str]] = {
+    "count_rows": {
+        "sqlite": "SELECT COUNT(*) FROM {table}",
+        "tsql": "SELECT COUNT_BIG(*) FROM {table}",
+    },
+    "count_rows_by": {
+        "sqlite": "SELECT {column}, COUNT(*) FROM {table} GROUP BY {column} ORDER BY {column}",
+        "tsql": "SELECT {column}, COUNT_BIG(*) FROM {table} GROUP BY {column} ORDER BY {column}",
+    },
+    "select_all_ordered": {
+        "sqlite": "SELECT {columns} FROM {table} ORDER BY {key}",
+        "tsql": "SELECT {columns} FROM {table} ORDER BY {key}",
+    },
+    "select_page_after": {
+        # params: (after_key, page_size)
+        "sqlite": "SELECT {columns} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?",
+        "tsql": "SELECT TOP (?) {columns} FROM {table} WHERE {key} > ? ORDER BY {key}",
+    },
+    "select_page_first": {
+        # params: (page_size,)
+        "sqlite": "SELECT {columns} FROM {table} ORDER BY {key} LIMIT ?",
+        "tsql": "SELECT TOP (?) {columns} FROM {table} ORDER BY {key}",
+    },
+    "table_exists": {
+        "sqlite": "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        "tsql": "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
+    },
+}
+
+# Statements whose parameter order differs between dialects: a map from dialect to how to reorder
+# the caller's (logical) parameters.
+_PARAM_ORDER: dict[str, dict[Dialect, tuple[int, ...]]] = {
+    "select_page_after": {"sqlite": (0, 1), "tsql": (1, 0)},
+}
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _check_identifier(name: str) -> str:
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return name
+
+
+def statement(
+    name: str,
+    dialect: Dialect,
+    *,
+    table: str | None = None,
+    columns: Sequence[str] = (),
+    key: str | None = None,
+    column: str | None = None,
+) -> str:
+    """The text of a catalogued statement for a dialect, with its identifiers filled in."""
+    text = STATEMENTS[name][dialect]
+    fills: dict[str, str] = {}
+    if table is not None:
+        schema, _, tbl = table.partition(".")
+        fills["table"] = table_name(_check_identifier(schema), _check_identifier(tbl), dialect)
+    if columns:
+        quote = (lambda c: f"[{c}]") if dialect == "tsql" else (lambda c: f'"{c}"')
+        fills["columns"] = ", ".join(quote(_check_identifier(c)) for c in columns)
+    if key is not None:
+        fills["key"] = _check_identifier(key)
+    if column is not None:
+        fills["column"] = _check_identifier(column)
+    return text.format(**fills)
+
+
+def order_params(name: str, dialect: Dialect, params: Sequence[Any]) -> tuple[Any, ...]:
+    order = _PARAM_ORDER.get(name, {}).get(dialect)
+    if order is None:
+        return tuple(params)
+    return tuple(params[i] for i in order)
+
+
+# --- connections ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Database:
+    """An open database: a DB-API connection, its dialect and a name for messages."""
+
+    connection: Any
+    dialect: Dialect
+    display_name: str
+    driver: Literal["sqlite3", "pyodbc"]
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        cursor = self.connection.cursor()
+        cursor.execute(sql, tuple(params))
+        return cursor
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def count(self, table: str) -> int:
+        return int(self.scalar(statement("count_rows", self.dialect, table=table)))
+
+    def count_by(self, table: str, column: str) -> dict[Any, int]:
+        cursor = self.execute(statement("count_rows_by", self.dialect, table=table, column=column))
+        return {row[0]: int(row[1]) for row in cursor}
+
+    def has_table(self, table: str) -> bool:
+        schema, _, tbl = table.partition(".")
+        if self.dialect == "sqlite":
+            return bool(self.scalar(STATEMENTS["table_exists"]["sqlite"], (f"{schema}_{tbl}",)))
+        return bool(self.scalar(STATEMENTS["table_exists"]["tsql"], (schema, tbl)))
+
+    def select_all(self, table: str, columns: Sequence[str], key: str) -> Iterator[tuple[Any, ...]]:
+        """All rows of a small table, ordered by its key, streamed from the cursor."""
+        cursor = self.execute(statement("select_all_ordered", self.dialect, table=table, columns=columns, key=key))
+        while True:
+            rows = cursor.fetchmany(500)
+            if not rows:
+                return
+            for row in rows:
+                yield tuple(row)
+
+    def keyset_pages(
+        self, table: str, columns: Sequence[str], key: str, page_size: int = 5000, after: Any = None
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Pages of rows ordered by ``key`` (which must be among ``columns``), each after the last.
+
+        Memory is one page; each page is one indexed range read, so the cost does not grow with the
+        position in the table the way OFFSET does.
+        """
+        key_index = list(columns).index(key)
+        last = after
+        while True:
+            if last is None:
+                sql = statement("select_page_first", self.dialect, table=table, columns=columns, key=key)
+                params: tuple[Any, ...] = (page_size,)
+            else:
+                sql = statement("select_page_after", self.dialect, table=table, columns=columns, key=key)
+                params = order_params("select_page_after", self.dialect, (last, page_size))
+            rows = [tuple(r) for r in self.execute(sql, params).fetchall()]
+            if not rows:
+                return
+            yield rows
+            if len(rows) < page_size:
+                return
+            last = rows[-1][key_index]
+
+    def close(self) -> None:
+        try:
+            self.connection.close()
+        except Exception:  # noqa: BLE001 - closing must never mask the error that led here
+            pass
+
+
+def open_sqlite(path: Path, *, read_only: bool, via: Literal["sqlite3", "odbc"] = "sqlite3",
+                display_name: str | None = None, create: bool = False) -> Database:
+    """Open a SQLite database file; ``read_only`` opens it so no write can reach it (R4)."""
+    name = display_name or str(path)
+    if not create and not path.is_file():
+        raise EngineError(
+            "DatabaseUnreadable",
+            f"The database file {path} does not exist.",
+            target=name,
+            recommended_action="Check the database path in the answer file.",
+        )
+    if via == "odbc":
+        return _open_sqlite_odbc(path, read_only=read_only, display_name=name)
+    try:
+        if read_only:
+            uri = f"{path.resolve().as_uri()}?mode=ro"
+            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+        else:
+            conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout = 5000")
+        # Reading the schema proves the file is a database and not, say, a truncated copy.
+        conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise EngineError(
+            "DatabaseUnreadable",
+            f"The database {name} cannot be read as a SQLite database ({exc}).",
+            target=name,
+            recommended_action="Check that the path points at the GroupID database and that the file is intact.",
+        ) from None
+    return Database(conn, "sqlite", name, "sqlite3")
+
+
+def _open_sqlite_odbc(path: Path, *, read_only: bool, display_name: str) -> Database:
+    import pyodbc
+
+    options = "ReadOnly=1;" if read_only else ""
+    conn_str = f"Driver=SQLite3;Database={path};{options}Timeout=5000;"
+    try:
+        conn = pyodbc.connect(conn_str, autocommit=not read_only)
+        conn.cursor().execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+    except pyodbc.Error as exc:
+        raise EngineError(
+            "DatabaseUnreadable",
+            f"The database {display_name} cannot be opened through ODBC ({exc.args[-1] if exc.args else exc}).",
+            target=display_name,
+            recommended_action="Check that the SQLite3 ODBC driver is installed and the path is right.",
+        ) from None
+    return Database(conn, "sqlite", display_name, "pyodbc")
+
+
+def sqlserver_connection_string(
+    *, driver: str, server: str, database: str, user: str | None, password: str | None,
+    encrypt: bool = True, trust_server_certificate: bool = False, port: int | None = None,
+) -> str:
+    """An ODBC connection string for SQL Server (Microsoft ODBC 17/18 or FreeTDS)."""
+    host = f"{server},{port}" if port else server
+    parts = [f"Driver={{{driver}}}", f"Server={host}", f"Database={database}"]
+    if user:
+        parts += [f"UID={user}", "PWD={" + (password or "").replace("}", "}}") + "}"]
+    else:
+        parts.append("Trusted_Connection=yes")
+    if "freetds" not in driver.lower():
+        parts.append(f"Encrypt={'yes' if encrypt else 'no'}")
+        parts.append(f"TrustServerCertificate={'yes' if trust_server_certificate else 'no'}")
+    else:
+        parts.append(f"Port={port or 1433}")
+        parts.append("TDS_Version=7.4")
+    return ";".join(parts) + ";"
+
+
+def open_sqlserver(connection_string: str, *, display_name: str, timeout: int = 15) -> Database:
+    import pyodbc
+
+    try:
+        conn = pyodbc.connect(connection_string, timeout=timeout, autocommit=False)
+    except pyodbc.Error as exc:
+        # The driver's message can echo the connection string; keep only its SQLSTATE.
+        state = exc.args[0] if exc.args else "unknown"
+        raise EngineError(
+            "DatabaseConnectionFailed",
+            f"Could not connect to SQL Server {display_name} (ODBC state {state}).",
+            target=display_name,
+            recommended_action="Check the server name and port, that SQL Server accepts TCP connections, "
+            "and the credentials in the answer file.",
+        ) from None
+    return Database(conn, "tsql", display_name, "pyodbc")
+
+
+@contextmanager
+def transaction(db: Database) -> Iterator[Any]:
+    """One transaction: everything inside commits together or not at all."""
+    if db.driver == "sqlite3":
+        cursor = db.connection.cursor()
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield cursor
+        except BaseException:
+            cursor.execute("ROLLBACK")
+            raise
+        cursor.execute("COMMIT")
+    else:
+        cursor = db.connection.cursor()
+        try:
+            yield cursor
+        except BaseException:
+            db.connection.rollback()
+            raise
+        db.connection.commit()
+
+
+# --- DDL ---------------------------------------------------------------------------------------
+
+_COLUMN_TYPES: dict[str, dict[Dialect, str]] = {
+    "int": {"sqlite": "INTEGER", "tsql": "BIGINT"},
+    "text": {"sqlite": "TEXT", "tsql": "NVARCHAR(MAX)"},
+    "key": {"sqlite": "TEXT", "tsql": "NVARCHAR(400)"},
+    "bool": {"sqlite": "INTEGER", "tsql": "BIT"},
+    "datetime": {"sqlite": "TEXT", "tsql": "DATETIMEOFFSET"},
+    "blob": {"sqlite": "BLOB", "tsql": "VARBINARY(MAX)"},
+}
+
+
+def create_table(table: str, columns: Sequence[tuple[str, str, bool]], primary_key: Sequence[str],
+                 dialect: Dialect) -> str:
+    """``CREATE TABLE`` for (name, type, nullable) columns; types are keys of ``_COLUMN_TYPES``."""
+    schema, _, tbl = table.partition(".")
+    cols = []
+    for name, col_type, nullable in columns:
+        quoted = f"[{_check_identifier(name)}]" if dialect == "tsql" else f'"{_check_identifier(name)}"'
+        cols.append(f"{quoted} {_COLUMN_TYPES[col_type][dialect]}{'' if nullable else ' NOT NULL'}")
+    pk = ", ".join(_check_identifier(c) for c in primary_key)
+    return f"CREATE TABLE {table_name(schema, tbl, dialect)} ({', '.join(cols)}, PRIMARY KEY ({pk}))"
+
+
+def insert(table: str, columns: Sequence[str], dialect: Dialect) -> str:
+    schema, _, tbl = table.partition(".")
+    quote = (lambda c: f"[{c}]") if dialect == "tsql" else (lambda c: f'"{c}"')
+    names = ", ".join(quote(_check_identifier(c)) for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    return f"INSERT INTO {table_name(schema, tbl, dialect)} ({names}) VALUES ({marks})"
