@@ -83,7 +83,7 @@ def run_command(as_json: bool, work: Callable[[Reporter], tuple[Any, int]], *, v
         reporter.clear()
         click.echo("Cancelled. Nothing half-done was kept; run the same command again to resume.", err=True)
         sys.exit(EXIT_CANCELLED)
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: log, explain, exit 1
+    except Exception as exc:
         reporter.clear()
         from .logs import get_logger, log_path
 

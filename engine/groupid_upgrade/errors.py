@@ -86,6 +86,7 @@ CATALOG: dict[str, ErrorSpec] = {
     "SearchUnreachable": ErrorSpec("ConnectionError", ENGINE_ERROR, EXIT_FAILED),
     "SearchOperationFailed": ErrorSpec("InvalidOperation", ENGINE_ERROR, EXIT_FAILED),
     "SnapshotRepositoryInvalid": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_FAILED),
+    "SearchCredentialsRefused": ErrorSpec("AuthenticationError", ENGINE_ERROR, EXIT_FAILED),
     # groups (R13)
     "GroupNotFound": ErrorSpec("ObjectNotFound", ENGINE_ERROR, EXIT_FAILED),
     "GroupIdentityAmbiguous": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_FAILED),

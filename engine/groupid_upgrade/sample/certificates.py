@@ -35,4 +35,4 @@ def write_pfx(path: Path, subject: str, password: str, *, seed: int,
         serialization.BestAvailableEncryption(password.encode("utf-8")),
     )
     path.write_bytes(data)
-    return cert.fingerprint(hashes.SHA1()).hex().upper()  # noqa: S303 - thumbprints are SHA-1 by definition
+    return cert.fingerprint(hashes.SHA1()).hex().upper()

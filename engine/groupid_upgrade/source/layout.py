@@ -26,8 +26,9 @@ def version_folder_name(version: str) -> str:
 
 
 def default_roots(version: str) -> tuple[PureWindowsPath, PureWindowsPath]:
-    program_files = os.environ.get("ProgramFiles", r"C:\Program Files")
-    program_data = os.environ.get("ProgramData", r"C:\ProgramData")
+    # Windows' own spelling; environment names are case-insensitive there.
+    program_files = os.environ.get("ProgramFiles", r"C:\Program Files")  # noqa: SIM112
+    program_data = os.environ.get("ProgramData", r"C:\ProgramData")  # noqa: SIM112
     name = version_folder_name(version)
     return (
         PureWindowsPath(program_files, "Imanami", name),

@@ -9,6 +9,7 @@ on SQLite (which has no schemas), ``[Svc].[IdentityStore]`` on SQL Server.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 from collections.abc import Iterator, Sequence
@@ -186,10 +187,9 @@ class Database:
             last = rows[-1][key_index]
 
     def close(self) -> None:
-        try:
+        # Closing must never mask the error that led here.
+        with contextlib.suppress(Exception):
             self.connection.close()
-        except Exception:  # noqa: BLE001 - closing must never mask the error that led here
-            pass
 
 
 def open_sqlite(path: Path, *, read_only: bool, via: Literal["sqlite3", "odbc"] = "sqlite3",
@@ -229,8 +229,11 @@ def open_sqlite(path: Path, *, read_only: bool, via: Literal["sqlite3", "odbc"] 
 def _open_sqlite_odbc(path: Path, *, read_only: bool, display_name: str) -> Database:
     import pyodbc
 
-    options = "ReadOnly=1;" if read_only else ""
-    conn_str = f"Driver=SQLite3;Database={path};{options}Timeout=5000;"
+    # The driver ignores ReadOnly=1 and SQL_MODE_READ_ONLY (a DELETE goes through): only a file: URI
+    # with mode=ro makes SQLite itself refuse writes, which R4 relies on. NoCreat: a wrong path is
+    # an error, not a new empty database.
+    database = f"{path.resolve().as_uri()}?mode=ro" if read_only else str(path)
+    conn_str = f"Driver=SQLite3;Database={database};NoCreat=1;Timeout=5000;"
     try:
         conn = pyodbc.connect(conn_str, autocommit=not read_only)
         conn.cursor().execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
@@ -307,7 +310,9 @@ def transaction(db: Database) -> Iterator[Any]:
 # --- DDL ---------------------------------------------------------------------------------------
 
 _COLUMN_TYPES: dict[str, dict[Dialect, str]] = {
-    "int": {"sqlite": "INTEGER", "tsql": "BIGINT"},
+    # BIGINT, not INTEGER: the SQLite3 ODBC driver reads a column declared INTEGER as 32-bit
+    # (2**40 comes back as 0); SQLite gives both the same integer affinity.
+    "int": {"sqlite": "BIGINT", "tsql": "BIGINT"},
     "text": {"sqlite": "TEXT", "tsql": "NVARCHAR(MAX)"},
     "key": {"sqlite": "TEXT", "tsql": "NVARCHAR(400)"},
     "bool": {"sqlite": "INTEGER", "tsql": "BIT"},
