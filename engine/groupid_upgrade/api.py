@@ -17,6 +17,7 @@ from .reporting import Reporter
 # method name -> "module:attribute" of its MethodSpec
 METHOD_TABLE: dict[str, str] = {
     "upgrade.plan": "groupid_upgrade.upgrade.plan_method:PLAN_METHOD",
+    "upgrade.run": "groupid_upgrade.upgrade.run_method:RUN_METHOD",
 }
 
 ENGINE_METHODS = ("engine.hello", "engine.describe", "engine.shutdown")

@@ -202,19 +202,75 @@ def _print_plan(plan: Any) -> None:
               help="The answer file (JSON).")
 @click.option("--module", "modules", multiple=True, help="Everything, or a module name (repeatable).")
 @click.option("--validate-online", is_flag=True, default=None, help="Also check credentials against servers.")
+@click.option("--emit-answer-template", "template", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the answer file with a skeleton answer for every open question to this file.")
 @click.option("--json", "as_json", is_flag=True, help="Print the Plan as JSON.")
-def plan(answer_file: Path, modules: tuple[str, ...], validate_online: bool | None, as_json: bool) -> None:
-    """Compute the Plan for an answer file and print it; writes nothing."""
-    from .upgrade.plan_method import PlanParams, plan_handler
+def plan(answer_file: Path, modules: tuple[str, ...], validate_online: bool | None, template: Path | None,
+         as_json: bool) -> None:
+    """Compute the Plan for an answer file and print it; writes nothing (but the template, if asked)."""
+    from .upgrade.plan_method import PlanParams, answer_template, plan_handler
 
     def work(reporter: Reporter) -> tuple[Any, int]:
         params = PlanParams(answer_file=answer_file, module=list(modules) or None,
                             validate_online=validate_online or None)
         result = plan_handler(params, reporter)
         _emit(result, as_json, _print_plan)
+        if template is not None:
+            write_new_file(template, json.dumps(answer_template(result, answer_file), indent=2) + "\n")
+            click.echo(f"Answer template with {len(result.open_questions)} open question(s) written to {template}.",
+                       err=True)
         return result, EXIT_OK
 
     run_command(as_json, work)
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Write a file the user asked for, whole or not at all."""
+    import os
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f".{path.name}.partial")
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, path)
+    except OSError as exc:
+        raise EngineError("OutputPathInvalid", f"The file {path} cannot be written ({exc.strerror}).",
+                          target=str(path), recommended_action="Choose a writable path.") from None
+
+
+def _print_run(result: Any) -> None:
+    click.echo("")
+    click.echo(f"Upgrade {'what-if ' if result.what_if else ''}completed: {result.status}")
+    for module in result.modules:
+        click.echo(f"  {module.module:<14} {module.status:<19} {module.done} done, {module.already_done} already "
+                   f"done, {module.failed} failed{' (' + module.reason + ')' if module.reason else ''}")
+        for failure in module.failures:
+            click.echo(f"      failed: {failure.name}: {failure.error['message']}")
+    if not result.what_if:
+        click.echo(f"Log: {result.log_path}")
+
+
+@main.command()
+@click.option("--answer-file", "answer_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The answer file (JSON).")
+@click.option("--module", "modules", multiple=True, help="Everything, or a module name (repeatable).")
+@click.option("--what-if", "what_if", is_flag=True, help="Show what would be written; write nothing.")
+@click.option("--validate-online", is_flag=True, default=None, help="Also check credentials against servers.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every record as it comes.")
+def run(answer_file: Path, modules: tuple[str, ...], what_if: bool, validate_online: bool | None, as_json: bool,
+        verbose: bool) -> None:
+    """Run the upgrade of an answer file; refuses while questions are open; resumes where it stopped."""
+    from .upgrade.run_method import RunParams, run_handler
+
+    def work(reporter: Reporter) -> tuple[Any, int]:
+        params = RunParams(answer_file=answer_file, module=list(modules) or None, what_if=what_if,
+                           validate_online=validate_online or None)
+        result = run_handler(params, reporter)
+        _emit(result, as_json, _print_run)
+        return result, EXIT_OK if result.status == "Succeeded" else EXIT_FAILED
+
+    run_command(as_json, work, verbose=verbose)
 
 
 if __name__ == "__main__":  # pragma: no cover

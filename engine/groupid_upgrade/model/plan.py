@@ -8,7 +8,7 @@ from pydantic import Field
 
 from .base import Result, WireModel
 
-PlanAction = Literal["create", "move", "convert", "copy", "transform", "skip"]
+PlanAction = Literal["create", "move", "convert", "copy", "transform", "skip", "fail"]
 
 
 class StoreInventory(WireModel):
@@ -62,6 +62,7 @@ class Question(WireModel):
     choices: list[dict[str, Any]] | None = None
     answered: bool = False
     rule: str | None = None
+    problem: dict[str, str] | None = None  # an answer that was given but fails its check
 
 
 class PlanWarning(WireModel):

@@ -193,7 +193,7 @@ class ServerReporter(Reporter):
 
     def log(self, level: LogLevel, message: str) -> None:
         self._notify("$/log", {"requestId": self.request_id, "level": level, "message": message})
-        _engine_log(_LOG_LEVELS.get(level, 20), f"request {_short(self.request_id)}: {message}")
+        _engine_log(_LOG_LEVELS.get(level, 20), f"request {_short(repr(self.request_id))}: {message}")
 
     def record(self, record_type: str, data: dict[str, Any]) -> None:
         self._notify("$/record", {"requestId": self.request_id, "type": record_type, "data": data})
@@ -244,9 +244,8 @@ class _Job:
         self.response = response
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def _short(text: str, limit: int = 80) -> str:
     # Ids and method names come from the client and may be megabytes long; logs and messages are not.
-    text = repr(value) if not isinstance(value, str) else value
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -313,7 +312,7 @@ class _Server:
                 ),
             )
             return True
-        if not line.strip():
+        if not line or line.isspace():
             return True
         try:
             message = decode_line(line)
@@ -447,7 +446,7 @@ class _Server:
             _engine_log(20, f"engine {__version__} serving protocol {PROTOCOL_VERSION}")
         _engine_log(
             20,
-            f"{_short(job.method)} (id {_short(job.request_id)}) answered in {seconds * 1000:.1f} ms: {outcome}",
+            f"{_short(job.method)} (id {_short(repr(job.request_id))}) answered in {seconds * 1000:.1f} ms: {outcome}",
         )
 
     def _execute(self, job: _Job) -> tuple[bytes, str]:
@@ -460,7 +459,7 @@ class _Server:
             return encode_message(_error_response(job.request_id, exc)), exc.error_id
         except (Exception, SystemExit) as exc:  # the boundary where bugs become -32603
             path = _log_path()
-            _engine_log(40, f"{job.method} (id {_short(job.request_id)}) failed unexpectedly", exc=exc)
+            _engine_log(40, f"{job.method} (id {_short(repr(job.request_id))}) failed unexpectedly", exc=exc)
             error = EngineError(
                 "InternalError",
                 f"The engine failed unexpectedly in {job.method} ({type(exc).__name__}); "
@@ -486,7 +485,7 @@ class _Server:
         if spec is None:
             raise EngineError(
                 "MethodNotFound",
-                f"The engine has no method {_short(method)}; engine.hello lists the methods it has.",
+                f"The engine has no method '{_short(method)}'; engine.hello lists the methods it has.",
                 recommended_action="Update the PowerShell module and the engine to the same version.",
             )
         validated = _validate_params(spec, params)

@@ -72,6 +72,7 @@ class _Secrets:
         self.fabrikam_service = make("svc-fabrikam")
         self.legacy_service = make("svc-legacy")
         self.google_service = make("svc-google")
+        self.corp_service = make("svc-corp11")
         self.exchange = make("exch")
         self.job_passwords = {d: make("job-" + d.split(".")[0]) for d in (
             CORP, "child.corp.example.com", "sales.corp.example.com", FABRIKAM, "partner.example.net",
@@ -540,6 +541,43 @@ class SampleGenerator:
         return n
 
     # --- answer file -------------------------------------------------------------------------------
+    def _pfx_answer(self, pfx: str, app_id: str) -> dict:
+        return {"pfxFile": f"certs/{pfx}", "applicationId": app_id}
+
+    def _answers(self) -> dict:
+        """Answers to every question the plan of this sample asks (docs/sample.md); secrets apart."""
+        answers: dict = {
+            f"entra:{STORE_CONTOSO}:credentials": self._pfx_answer("contoso-entra.pfx",
+                                                                   "3f0d9b5e-7c1a-4d8e-9a51-0c2b6d4e8f10"),
+            f"o365:{STORE_FABRIKAM}:credentials": self._pfx_answer("fabrikam-o365.pfx",
+                                                                   "7b1e2c44-5d6f-4a88-b9c0-d1e2f3a4b5c6"),
+            f"job:{self.job_ids['fabrikam-o365']}:o365Credentials": self._pfx_answer(
+                "job-o365.pfx", "0c9a8b7d-6e5f-4a3b-9c2d-1e0f9a8b7c6d"),
+            # a service account typed in (its password in secrets.json) ...
+            "forest:corp.example.com:serviceAccount": {"userName": "CORP\\svc-groupid11"},
+            # ... one taken from a job, as the plan pre-fills it ...
+            "forest:partner.example.net:serviceAccount": {"userName": "PARTNER\\svc-sync",
+                                                          "passwordFromJob": self.job_ids["partner"]},
+            # ... and gMSAs, which take no password
+            "forest:eu.northwind.example.org:serviceAccount": {"userName": "NORTHWIND\\gmsa-groupid$"},
+            "forest:us.northwind.example.org:serviceAccount": {"userName": "NORTHWIND\\gmsa-groupid$"},
+        }
+        for schedule_id in (3, 4, 6, 11):  # file-only or two-store schedules (R11): Fabrikam
+            answers[f"schedule:{schedule_id}:store"] = STORE_FABRIKAM
+        return answers
+
+    def _answer_secrets(self) -> dict:
+        s = self.secrets
+        return {
+            f"entra:{STORE_CONTOSO}:credentials": {"clientSecret": s.entra_client_secret,
+                                                   "pfxPassword": s.entra_pfx_password},
+            f"o365:{STORE_FABRIKAM}:credentials": {"clientSecret": s.o365_client_secret,
+                                                   "pfxPassword": s.o365_pfx_password},
+            f"job:{self.job_ids['fabrikam-o365']}:o365Credentials": {"clientSecret": s.job_o365_client_secret,
+                                                                     "pfxPassword": s.job_o365_pfx_password},
+            "forest:corp.example.com:serviceAccount": {"password": s.corp_service},
+        }
+
     def _write_answer_file(self) -> None:
         s = self.secrets
         target_name = version_folder_name("11.0")  # 11.1 keeps the 11.0 paths (domain brief, section 12)
@@ -557,14 +595,16 @@ class SampleGenerator:
                 "programFiles": f"target/Program Files/Imanami/{target_name}",
                 "programData": f"target/ProgramData/Imanami/{target_name}",
             },
-            "modules": ["Configuration"],
-            "answers": {},
+            # The modules this version of the engine runs; History and Groups join with their issues.
+            "modules": ["Configuration", "Synchronize", "Schedules", "Reports"],
+            "answers": self._answers(),
             "directories": {},
             "secretsFile": "secrets.json",
         }
         secrets = {
             "source": {"passphrase": s.source_passphrase},
             "target": {"passphrase": s.target_passphrase},
+            "answers": self._answer_secrets(),
         }
         (self.root / "answers.json").write_text(json.dumps(answers, indent=2) + "\n", encoding="utf-8")
         secrets_path = self.root / "secrets.json"

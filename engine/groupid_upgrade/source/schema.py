@@ -7,20 +7,9 @@ An adapter for the real schema replaces this module and ``source/database.py``, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..storage.sql import Table
 
 SCHEMA_VERSION = {"9.0": 9, "10.0": 10}
-
-
-@dataclass(frozen=True)
-class Table:
-    name: str  # "Schema.Table"
-    key: str  # the single-column key that orders keyset paging
-    columns: tuple[tuple[str, str, bool], ...]  # (name, type, nullable)
-
-    @property
-    def column_names(self) -> tuple[str, ...]:
-        return tuple(c[0] for c in self.columns)
 
 
 SETTING = Table("Svc.Setting", "Name", (("Name", "key", False), ("Value", "text", True)))

@@ -19,7 +19,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import elasticsearch
 from elasticsearch import Elasticsearch, helpers
@@ -106,6 +106,9 @@ class SearchClient:
             "retry_on_status": (502, 503, 504),
             "retry_on_timeout": False,
         }
+        if username is None and parts.username is not None:  # http://user:password@host:9200
+            username = unquote(parts.username)
+            password = SecretStr(unquote(parts.password or ""))
         if username is not None:
             options["basic_auth"] = (username, password.get_secret_value() if password is not None else "")
         if ca_file is not None:

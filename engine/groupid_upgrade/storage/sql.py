@@ -309,6 +309,20 @@ def transaction(db: Database) -> Iterator[Any]:
 
 # --- DDL ---------------------------------------------------------------------------------------
 
+
+@dataclass(frozen=True)
+class Table:
+    """A table of a storage's format: its name (``Schema.Table``), keyset key and columns."""
+
+    name: str
+    key: str  # the single-column key that orders keyset paging
+    columns: tuple[tuple[str, str, bool], ...]  # (name, type, nullable)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c[0] for c in self.columns)
+
+
 _COLUMN_TYPES: dict[str, dict[Dialect, str]] = {
     # BIGINT, not INTEGER: the SQLite3 ODBC driver reads a column declared INTEGER as 32-bit
     # (2**40 comes back as 0); SQLite gives both the same integer affinity.

@@ -11,12 +11,15 @@ from ..answerfile import load_answer_file
 from ..api import MethodSpec
 from ..model.base import Params
 from ..model.plan import Plan
-from ..model.settings import AnswerFile
+from ..model.settings import MODULES, AnswerFile
 from ..planning.modules import resolve_modules
+from ..planning.planner import Blueprint, Facts, build_plan
 from ..planning.versions import check_upgrade_path
 from ..reporting import Reporter
 from ..source.installation import SourceInstallation
+from .facts import gather_facts
 from .inventory import take_inventory
+from .snapshot import take_snapshot
 
 
 class SettingsParams(Params):
@@ -36,17 +39,28 @@ def load_settings(params: SettingsParams, reporter: Reporter, overrides: dict[st
     return load_answer_file(params.answer_file, inline=params.settings, overrides=overrides, reporter=reporter)
 
 
-def compute_plan(answers: AnswerFile, reporter: Reporter) -> Plan:
+def compute_blueprint(answers: AnswerFile, reporter: Reporter, *, available: tuple[str, ...] = MODULES
+                      ) -> Blueprint:
+    """The Plan and its units. Planning is pure; what it needs from servers is gathered first."""
     # R1 first: nothing of the source is read for an unsupported pair.
     source_version, target_version = check_upgrade_path(answers.source.version, answers.target.version)
-    modules = resolve_modules(answers.modules)
-    reporter.progress("plan", "Planning the upgrade", "Reading the source", 0, 3)
+    modules = resolve_modules(answers.modules, available=available)
+    reporter.progress("plan", "Planning the upgrade", "Reading the source", 0, 4)
     with SourceInstallation(answers.source) as source:
         sync = source.synchronize()
-        reporter.progress("plan", "Planning the upgrade", "Counting", 1, 3)
+        reporter.progress("plan", "Planning the upgrade", "Counting", 1, 4)
         inventory = take_inventory(source, sync)
-    reporter.progress("plan", "Planning the upgrade", "Done", 3, 3, completed=True)
-    return Plan(source_version=source_version, target_version=target_version, modules=modules, inventory=inventory)
+        snapshot = take_snapshot(source, sync)
+    reporter.progress("plan", "Planning the upgrade", "Checking credentials and forests", 2, 4)
+    first = build_plan(snapshot, answers, Facts(), modules, source_version, target_version, inventory)
+    facts = gather_facts(answers, first, reporter)
+    blueprint = build_plan(snapshot, answers, facts, modules, source_version, target_version, inventory)
+    reporter.progress("plan", "Planning the upgrade", "Done", 4, 4, completed=True)
+    return blueprint
+
+
+def compute_plan(answers: AnswerFile, reporter: Reporter) -> Plan:
+    return compute_blueprint(answers, reporter).plan
 
 
 def plan_handler(params: PlanParams, reporter: Reporter) -> Plan:
@@ -66,3 +80,26 @@ PLAN_METHOD = MethodSpec(
     handler=plan_handler,
     summary="Compute the Plan: what each module will create, move or skip and why, open questions, warnings.",
 )
+
+
+TEMPLATE_SKELETONS: dict[str, Any] = {
+    "pfxCredentials": {"clientSecret": "", "pfxFile": "", "pfxPassword": "", "applicationId": ""},
+    "serviceAccount": {"userName": "", "password": ""},
+    "storeId": None,
+    "reportsStore": None,
+}
+
+
+def answer_template(plan: Plan, answer_file: Path | None) -> dict[str, Any]:
+    """The user's own answer file (as written, never merged with its secrets file) with a skeleton
+    answer for every open question; pre-filled where the plan suggests an answer (R9)."""
+    import json
+
+    base: dict[str, Any] = {}
+    if answer_file is not None:
+        base = json.loads(Path(answer_file).read_text(encoding="utf-8-sig"))
+    answers = dict(base.get("answers") or {})
+    for question in plan.open_questions:
+        suggested = question.suggested
+        answers[question.id] = suggested if suggested is not None else TEMPLATE_SKELETONS.get(question.answer_kind)
+    return {**base, "answers": answers}

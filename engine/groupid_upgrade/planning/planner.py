@@ -1,0 +1,606 @@
+"""The upgrade plan: rules R3, R5..R12a as pure functions of what the source holds.
+
+Input: a ``SourceSnapshot`` (read from the source beforehand), the answer file, and ``Facts``
+gathered by I/O beforehand (forest roots from rootDSE, credential checks). Output: the ``Plan`` a
+person reads and the ordered ``Unit``s the executor writes, each with a stable ledger key (R15).
+Nothing here reads a file, a database or the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import EngineError
+from ..model.installation import (
+    IdentityStore,
+    JobCollection,
+    MessagingType,
+    Report,
+    Schedule,
+    StoreType,
+    SyncJob,
+    WorkflowApprover,
+    normalize_domain,
+    parse_connection_string,
+)
+from ..model.plan import Plan, PlanItem, PlanWarning, Question
+from ..model.settings import AnswerFile, Credential, NewStoreAnswer, PfxCredentials
+from .forests import infer_forest_roots, is_dns_parent
+
+# Well-known approver GUIDs that replace variable approvers in 11 (R12a; docs/decisions.md).
+APPROVER_NAMESPACE = uuid.UUID("6c1d3f4e-9a0b-4c2d-8e7f-112233445566")
+SCHEDULE_PREFIX = {
+    "Synchronize": "SynchronizeJobPortal_",
+    "SmartGroupUpdate": "SmartGroup_",
+    "Reports": "ReportPortal_",
+    "GroupLifeCycle": "GroupLifeCycle_",
+    "HistoryRetention": "HistoryRetention_",
+}
+HARD_CODED_PATH = re.compile(r"(?:[A-Za-z]:\\|\\\\[A-Za-z0-9_.-]+\\)")
+LOG_LEVEL_SETTINGS = ("ReplicationServiceLogLevel", "DataServiceLogLevel")
+
+
+@dataclass
+class SourceSnapshot:
+    version: str
+    product_version: str
+    server_domain: str | None
+    stores: list[IdentityStore]
+    jobs: list[SyncJob]
+    collections: list[JobCollection]
+    templates: list[SyncJob]
+    collection_templates: list[JobCollection]
+    job_file_problems: list[tuple[str, EngineError]]
+    schedules: list[Schedule]
+    reports: list[Report]
+    approvers: list[WorkflowApprover]
+    settings: dict[str, str]
+    smart_group_data_sources: list[str]  # connection strings, in managed-group order
+    smart_group_scripts: list[tuple[str, str]]  # (group name, script)
+    replication_files: list[str]
+    password_exception_folders: list[str]
+    portals: list[str]
+
+
+@dataclass
+class Facts:
+    ldap_roots: dict[str, str] = field(default_factory=dict)  # domain -> forest root from rootDSE
+    credential_problems: dict[str, EngineError] = field(default_factory=dict)  # question id -> error
+    credential_thumbprints: dict[str, str] = field(default_factory=dict)  # question id -> thumbprint
+
+
+@dataclass
+class Unit:
+    """One unit of work: written in one transaction with its ledger row (R15)."""
+
+    key: str
+    module: str
+    kind: str
+    name: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    requires: list[str] = field(default_factory=list)
+    error: EngineError | None = None  # known to fail already at plan time (R16)
+
+
+@dataclass
+class Blueprint:
+    plan: Plan
+    units: list[Unit]
+    target_store_names: dict[int, str]
+    facts: Facts
+
+
+def store_unit_key(store_id: int) -> str:
+    return f"Configuration/store:{store_id}"
+
+
+def new_store_unit_key(root: str) -> str:
+    return f"Synchronize/new-store:{root}"
+
+
+class Planner:
+    def __init__(self, snap: SourceSnapshot, answers: AnswerFile, facts: Facts, modules: list[str],
+                 source_version: str, target_version: str, inventory: Any) -> None:
+        self.snap = snap
+        self.answers = answers
+        self.facts = facts
+        self.modules = modules
+        self.plan = Plan(source_version=source_version, target_version=target_version, modules=modules,
+                         inventory=inventory)
+        self.units: list[Unit] = []
+        self.asked: set[str] = set()
+        # target store id -> (unit key that creates it, display name)
+        self.target_stores: dict[int, tuple[str, str]] = {}
+        self.enabled_by_domain: dict[str, IdentityStore] = {}
+        self.disabled_domains: set[str] = set()
+        self.not_upgraded_domains: dict[str, IdentityStore] = {}
+        self.job_store: dict[str, int | None] = {}  # job id -> target store id (None: skipped)
+        self.new_store_by_root: dict[str, int] = {}
+        self.failing_stores: set[int] = set()  # stores known at plan time to fail (R16)
+        self.job_o365: dict[str, Any] = {}  # job id -> its Office 365 credentials answer (R7)
+
+    # --- helpers -----------------------------------------------------------------------------------
+    def item(self, module: str, action: str, object_type: str, object_id: str, name: str, reason: str,
+             target: str | None = None, rule: str | None = None) -> None:
+        self.plan.items.append(PlanItem(module=module, action=action, object_type=object_type,
+                                        object_id=str(object_id), name=name, reason=reason, target=target,
+                                        rule=rule))
+
+    def warn(self, module: str, message: str, object_name: str | None = None, rule: str | None = "R12") -> None:
+        self.plan.warnings.append(PlanWarning(module=module, message=message, object_name=object_name, rule=rule))
+
+    def unit(self, module: str, kind: str, key: str, title: str, **payload: Any) -> Unit:
+        requires = payload.pop("requires", [])
+        error = payload.pop("error", None)
+        u = Unit(key=f"{module}/{key}", module=module, kind=kind, name=title, payload=payload,
+                 requires=requires, error=error)
+        self.units.append(u)
+        return u
+
+    def ask(self, qid: str, module: str, prompt: str, object_name: str, answer_kind: str, rule: str,
+            suggested: Any = None, choices: list[dict[str, Any]] | None = None) -> Any:
+        """Register a question; return its answer (or None while it is open)."""
+        self.asked.add(qid)
+        raw = self.answers.answers.get(qid)
+        answer, problem = (None, None) if raw is None else self._parse_answer(qid, answer_kind, raw, choices)
+        if problem is None and answer is not None:
+            problem = self.facts.credential_problems.get(qid)
+        question = Question(id=qid, module=module, prompt=prompt, object_name=object_name, answer_kind=answer_kind,
+                            suggested=suggested, choices=choices, answered=answer is not None and problem is None,
+                            rule=rule)
+        if problem is not None:
+            question.problem = {"errorId": problem.error_id, "message": problem.message}
+        self.plan.questions.append(question)
+        return answer if problem is None else None
+
+    def _parse_answer(self, qid: str, kind: str, raw: Any, choices: list[dict[str, Any]] | None
+                      ) -> tuple[Any, EngineError | None]:
+        def invalid(what: str) -> tuple[None, EngineError]:
+            return None, EngineError("AnswerInvalid", f"The answer to question {qid} is invalid: {what}.",
+                                     target=f"answers.{qid}",
+                                     recommended_action="See docs/answer-file.md for the answer's shape.")
+
+        try:
+            if kind == "storeId":
+                store_id = int(raw)
+                if choices is not None and store_id not in {c["storeId"] for c in choices}:
+                    return invalid(f"store {store_id} is not one of the choices "
+                                   f"{sorted(c['storeId'] for c in choices)}")
+                return store_id, None
+            if kind == "pfxCredentials":
+                return PfxCredentials.model_validate(raw), None
+            if kind == "serviceAccount":
+                if not isinstance(raw, dict):
+                    return invalid("expected an object with userName and password (or passwordFromJob)")
+                from_job = raw.get("passwordFromJob")
+                cred = Credential.model_validate({k: v for k, v in raw.items() if k != "passwordFromJob"})
+                if cred.password is None and from_job is None and not cred.user_name.endswith("$"):
+                    return invalid("a password (or passwordFromJob) is needed unless the account is a gMSA "
+                                   "(its name ends in $)")
+                return {"credential": cred, "passwordFromJob": from_job}, None
+            if kind == "reportsStore":
+                if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()):
+                    store_id = int(raw)
+                    if choices is not None and store_id not in {c["storeId"] for c in choices}:
+                        return invalid(f"store {store_id} is not an Active Directory store of the target")
+                    return store_id, None
+                if isinstance(raw, dict) and raw.get("type", "ActiveDirectory") != "ActiveDirectory":
+                    return invalid(f"reports can be bound only to an Active Directory store, not {raw.get('type')}")
+                return NewStoreAnswer.model_validate(raw), None
+        except (ValueError, TypeError) as exc:
+            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if hasattr(exc, "errors"):
+                msg = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())  # type: ignore[attr-defined]
+            return invalid(msg)
+        return invalid(f"unknown answer kind {kind}")
+
+    # --- the plan ----------------------------------------------------------------------------------
+    def build(self) -> Blueprint:
+        self.configuration()
+        if "Synchronize" in self.modules or "Schedules" in self.modules or "Reports" in self.modules:
+            self.synchronize(record="Synchronize" in self.modules)
+        if "Schedules" in self.modules:
+            self.schedules()
+        if "Reports" in self.modules:
+            self.reports()
+        for qid in sorted(set(self.answers.answers) - self.asked):
+            self.warn("Configuration", f"The answer file answers {qid}, which is no question of this plan "
+                                       "(a typo, or an object that is gone).", qid, rule="R12")
+        names = {sid: name for sid, (_key, name) in self.target_stores.items()}
+        return Blueprint(plan=self.plan, units=self.units, target_store_names=names, facts=self.facts)
+
+    # Configuration: stores, messaging, settings, approvers, data sources, files (R3, R5, R6, R12a)
+    def configuration(self) -> None:
+        run = "Configuration" in self.modules
+        for store in self.snap.stores:
+            domain = normalize_domain(store.domain) or store.domain
+            if not store.enabled:
+                self.disabled_domains.add(domain)
+                self.item("Configuration", "skip", "IdentityStore", str(store.id), store.name,
+                          "the identity store is disabled: disabled stores are not upgraded; its data stays "
+                          "intact in the source", rule="R3")
+                continue
+            if store.type == StoreType.GOOGLE_WORKSPACE:
+                self.not_upgraded_domains[domain] = store
+                self.item("Configuration", "skip", "IdentityStore", str(store.id), store.name,
+                          "Google Workspace stores are not upgraded by the vendor", rule="R12")
+                self.warn("Configuration", f"Google Workspace identity store {store.name!r} is not upgraded; "
+                                           "create it again in 11.", store.name)
+                continue
+            self.enabled_by_domain[domain] = store
+            self.target_stores[store.id] = (store_unit_key(store.id), store.name)
+            error = None
+            if store.connection_string:
+                try:
+                    parse_connection_string(store.connection_string)
+                except ValueError as exc:
+                    error = EngineError(
+                        "ConnectionStringInvalid",
+                        f"The connection string of {store.label} cannot be parsed ({exc}).",
+                        target=store.label,
+                        recommended_action="Correct the store's connection string in GroupID 10, then run again.")
+            if error is not None:
+                self.failing_stores.add(store.id)
+            creds = None
+            if store.type == StoreType.ENTRA_ID:
+                qid = f"entra:{store.id}:credentials"
+                creds = self.ask(qid, "Configuration", f"Client secret, PFX certificate and its password for "
+                                 f"Microsoft Entra ID store {store.name!r}", store.name, "pfxCredentials", "R5")
+            if run:
+                self.item("Configuration", "fail" if error else "convert", "IdentityStore", str(store.id),
+                          store.name, error.message if error else
+                          f"{store.type.value} store for {domain}, converted to the 11 model", rule="R3")
+                self.unit("Configuration", "store", f"store:{store.id}", store.name, store=store,
+                          entra=creds, entraQuestion=f"entra:{store.id}:credentials", error=error)
+            if store.messaging is not None and store.messaging.type != MessagingType.NONE:
+                self._messaging(store, run)
+        if not run:
+            return
+        for name in LOG_LEVEL_SETTINGS:
+            old = self.snap.settings.get(name)
+            self.item("Configuration", "transform", "Setting", name, name,
+                      f"log level {old or '(unset)'} is reset to Error, as the vendor's upgrade does", rule="R12a")
+            self.unit("Configuration", "setting", f"setting:{name}", name, name=name, value="Error")
+        self._approvers()
+        self._data_sources()
+        for rel in self.snap.replication_files:
+            self.item("Configuration", "copy", "ReplicationAttributes", rel, rel, "replication-attribute file")
+            self.unit("Configuration", "file", f"replication-file:{rel}", rel, area="replication", relative=rel)
+        for rel in self.snap.password_exception_folders:
+            self.item("Configuration", "copy", "PasswordExceptionList", rel, rel, "password exception list")
+            self.unit("Configuration", "folder", f"password-exceptions:{rel}", rel, area="passwordExceptions",
+                      relative=rel)
+        for portal in self.snap.portals:
+            self.warn("Configuration", f"Portal {portal!r} is not upgraded beyond its advanced and design settings; "
+                                       "toolbars, navigation bars, search forms and branding must be redone in 11.",
+                      portal)
+        for group_name, script in self.snap.smart_group_scripts:
+            if HARD_CODED_PATH.search(script):
+                self.warn("Configuration", f"The script of Smart Group {group_name!r} is copied unchanged and holds a "
+                                           "hard-coded path; on a different server it may break.", group_name,
+                          rule="R12a")
+        self.warn("Configuration", "Pending notifications in the email queue are not upgraded.")
+        self.warn("Configuration", "SAML configurations are not upgraded; configure them again in 11.")
+
+    def _messaging(self, store: IdentityStore, run: bool) -> None:
+        msg = store.messaging
+        assert msg is not None
+        creds = None
+        if msg.type == MessagingType.OFFICE_365:
+            creds = self.ask(f"o365:{store.id}:credentials", "Configuration",
+                             f"Client secret, PFX certificate and its password for the Office 365 messaging "
+                             f"provider of {store.label}", store.name, "pfxCredentials", "R6")
+        if run:
+            self.item("Configuration", "convert", "MessagingProvider", str(msg.id), f"{msg.type.value} of {store.name}",
+                      "messaging provider converted with its store", target=store.name, rule="R6")
+            self.unit("Configuration", "messaging", f"messaging:{msg.id}", f"{msg.type.value} of {store.name}",
+                      provider=msg, storeId=store.id, o365=creds, requires=[store_unit_key(store.id)])
+
+    def _approvers(self) -> None:
+        sr = re.search(r"SR(\d+)", self.snap.product_version or "")
+        sr1_or_later = self.snap.version == "10.0" and sr is not None and int(sr.group(1)) >= 1
+        for appr in self.snap.approvers:
+            if appr.store_id not in self.target_stores:
+                continue
+            if appr.approver_kind == "Variable" and sr1_or_later:
+                fixed = str(uuid.uuid5(APPROVER_NAMESPACE, appr.approver))
+                self.item("Configuration", "transform", "WorkflowApprover", str(appr.id), appr.workflow_name,
+                          f"variable approver {appr.approver} becomes the fixed GUID {fixed}", rule="R12a")
+                self.unit("Configuration", "approver", f"approver:{appr.id}", appr.workflow_name, approver=appr,
+                          fixed=fixed, requires=[store_unit_key(appr.store_id)])
+            else:
+                self.item("Configuration", "copy", "WorkflowApprover", str(appr.id), appr.workflow_name,
+                          f"{appr.approver_kind.lower()} approver kept as it is", rule="R12a")
+                self.unit("Configuration", "approver", f"approver:{appr.id}", appr.workflow_name, approver=appr,
+                          fixed=appr.approver if appr.approver_kind == "Fixed" else None,
+                          requires=[store_unit_key(appr.store_id)])
+
+    def _data_sources(self) -> None:
+        """One data source per distinct connection string: Smart Groups first, then jobs (R12a)."""
+        seen: dict[str, str] = {}
+        ordered: list[tuple[str, str]] = [(c, "Smart Group") for c in self.snap.smart_group_data_sources]
+        for job in self._all_live_jobs():
+            for side in (job.source, job.destination):
+                if not side.is_directory:
+                    ordered.append((_connection_text(side.provider, side.connection), f"job {job.name!r}"))
+        for text, first_user in ordered:
+            identity = data_source_identity(text)
+            if identity in seen:
+                continue
+            ds_id = hashlib.sha256(identity.encode("utf-8")).hexdigest()[:16]
+            seen[identity] = ds_id
+            provider = parse_connection_string(text).get("Provider", "DataSource")
+            name = f"{provider} {len(seen)}"
+            self.item("Configuration", "create", "DataSource", ds_id, name,
+                      f"one data source per distinct connection string (first used by {first_user})", rule="R12a")
+            self.unit("Configuration", "datasource", f"datasource:{ds_id}", name, dataSourceId=ds_id,
+                      connectionString=text, provider=provider)
+            if "dsn=" in text.lower():
+                self.warn("Configuration", f"Data source {name!r} uses an ODBC system DSN; on a different server "
+                                           "it must be created there, or the jobs and Smart Groups using it break.",
+                          name)
+
+    def _all_live_jobs(self) -> list[SyncJob]:
+        jobs = list(self.snap.jobs)
+        for coll in self.snap.collections:
+            jobs.extend(coll.jobs)
+        return jobs
+
+    # Synchronize: jobs to stores, new stores per forest (R3, R7, R8, R9)
+    def directory_side(self, job: SyncJob) -> str | None:
+        if job.destination.is_directory:
+            return normalize_domain(job.destination.domain)
+        if job.source.is_directory:
+            return normalize_domain(job.source.domain)
+        return None
+
+    def synchronize(self, record: bool) -> None:
+        jobs = self._all_live_jobs()
+        needing: dict[str, list[SyncJob]] = {}
+        for job in jobs:
+            domain = self.directory_side(job)
+            if domain is None or domain in self.enabled_by_domain:
+                continue
+            if domain in self.disabled_domains or domain in self.not_upgraded_domains:
+                continue
+            needing.setdefault(domain, []).append(job)
+        roots = infer_forest_roots(needing, self.facts.ldap_roots)
+        forests: dict[str, list[str]] = {}
+        for domain, (root, _how) in roots.items():
+            forests.setdefault(root, []).append(domain)
+        next_id = max([s.id for s in self.snap.stores] + [0]) + 1
+        new_store_of_domain: dict[str, int] = {}
+        for root in sorted(forests):
+            existing = self.enabled_by_domain.get(root)
+            if existing is not None:
+                for d in forests[root]:
+                    new_store_of_domain[d] = existing.id
+                continue
+            store_id = next_id
+            next_id += 1
+            self.new_store_by_root[root] = store_id
+            domains = sorted(forests[root])
+            how = {roots[d][1] for d in domains}
+            kind = "forest" if len(domains) > 1 or "ldap" in how or "dns" in how else "domain"
+            name = f"{root}"
+            self.target_stores[store_id] = (new_store_unit_key(root), name)
+            forest_jobs = sorted((j for d in domains for j in needing[d]), key=lambda j: j.name.lower())
+            first = forest_jobs[0]
+            suggested = {"userName": first.destination.connection.get("UserName")
+                         or first.source.connection.get("UserName"), "passwordFromJob": first.id}
+            answer = self.ask(f"forest:{root}:serviceAccount", "Synchronize",
+                              f"Service account (read access on the whole {kind} {root}) for the identity store "
+                              f"created for {', '.join(domains)}", root, "serviceAccount", "R9", suggested=suggested)
+            for d in domains:
+                new_store_of_domain[d] = store_id
+            if record:
+                reason = (f"one identity store per {kind}: {', '.join(domains)} have no store"
+                          f" (forest root from {'LDAP rootDSE' if 'ldap' in how else 'DNS names'})"
+                          if kind == "forest" else f"{root}: its forest cannot be determined, one store for the domain")
+                self.item("Synchronize", "create", "IdentityStore", str(store_id), name, reason, rule="R9")
+                self.unit("Synchronize", "new-store", f"new-store:{root}", name, storeId=store_id, root=root,
+                          domains=domains, serviceAccount=answer, jobsById={j.id: j for j in forest_jobs})
+        for job in jobs + self.snap.templates + [j for c in self.snap.collection_templates for j in c.jobs]:
+            self._place_job(job, new_store_of_domain, record)
+        for coll in self.snap.collections + self.snap.collection_templates:
+            self._place_collection(coll, record)
+        for rel, err in self.snap.job_file_problems:
+            if record:
+                self.item("Synchronize", "fail", "JobFile", rel, rel, err.message, rule="R16")
+                self.unit("Synchronize", "job-file", f"job-file:{rel}", rel, error=err)
+
+    def _place_job(self, job: SyncJob, new_store_of_domain: dict[str, int], record: bool) -> None:
+        domain = self.directory_side(job)
+        store_id: int | None = None
+        reason: str
+        if domain is None:
+            reason = "neither side is a directory; it is kept with no identity store"
+        elif domain in self.enabled_by_domain:
+            store_id = self.enabled_by_domain[domain].id
+            reason = f"moves to the identity store of {domain}"
+        elif domain in new_store_of_domain:
+            store_id = new_store_of_domain[domain]
+            reason = f"moves to the identity store created for {domain}"
+        elif domain in self.disabled_domains:
+            self.job_store[job.id] = None
+            if record:
+                self.item("Synchronize", "skip", "SyncJob", job.id, job.name,
+                          f"its destination {domain} has only a disabled identity store", rule="R3")
+            return
+        else:
+            self.job_store[job.id] = None
+            if record:
+                self.item("Synchronize", "skip", "SyncJob", job.id, job.name,
+                          f"its identity store for {domain} is not upgraded (Google Workspace)", rule="R12")
+            return
+        self.job_store[job.id] = store_id
+        o365 = None
+        if job.messaging is not None and job.messaging.provider == MessagingType.OFFICE_365 and job.kind == "job":
+            o365 = self.ask(f"job:{job.id}:o365Credentials", "Synchronize",
+                            f"Client secret, PFX certificate and its password for Office 365 messaging of "
+                            f"Synchronize job {job.name!r}", job.name, "pfxCredentials", "R7")
+            self.job_o365[job.id] = o365
+        if job.script and HARD_CODED_PATH.search(job.script):
+            self.warn("Synchronize", f"The script of job {job.name!r} is copied unchanged and holds a hard-coded "
+                                     "path; on a different server it may break.", job.name, rule="R12a")
+        if not record:
+            return
+        target = self.target_stores[store_id][1] if store_id is not None else None
+        self.item("Synchronize", "move", "SyncJob", job.id, job.name, reason, target=target, rule="R8")
+        if job.collection_id is None:
+            requires = [self.target_stores[store_id][0]] if store_id is not None else []
+            self.unit("Synchronize", "job", f"job:{job.id}", job.name, job=job, storeId=store_id, o365=o365,
+                      o365Question=f"job:{job.id}:o365Credentials", requires=requires)
+
+    def _place_collection(self, coll: JobCollection, record: bool) -> None:
+        stores = {self.job_store.get(j.id) for j in coll.jobs} - {None}
+        store_id = min(stores) if len(stores) == 1 else None
+        if not record:
+            return
+        target = self.target_stores[store_id][1] if store_id is not None else None
+        self.item("Synchronize", "move", "JobCollection", coll.id, coll.name,
+                  f"a collection of {len(coll.jobs)} jobs" + ("" if store_id else "; its jobs span no single store"),
+                  target=target, rule="R11")
+        requires = [self.target_stores[s][0] for s in sorted(stores)]
+        self.unit("Synchronize", "collection", f"collection:{coll.id}", coll.name, collection=coll, storeId=store_id,
+                  jobStores={j.id: self.job_store.get(j.id) for j in coll.jobs}, requires=requires,
+                  o365={j.id: self.job_o365.get(j.id) for j in coll.jobs})
+
+    # Schedules (R3, R11, R12a)
+    def schedules(self) -> None:
+        collections = {c.id: c for c in self.snap.collections}
+        jobs = {j.id: j for j in self.snap.jobs}
+        for sched in self.snap.schedules:
+            if sched.job_type == "Synchronize":
+                members = [jobs[j] for j in sched.job_ids if j in jobs]
+                for cid in sched.collection_ids:
+                    if cid in collections:
+                        members.extend(collections[cid].jobs)
+                live = [j for j in members if self.job_store.get(j.id, "missing") is not None]
+                if members and not live:
+                    self.item("Schedules", "skip", "Schedule", str(sched.id), sched.name,
+                              "every job on it is skipped (disabled identity store)", rule="R3")
+                    continue
+                dir_stores = sorted({self.job_store[j.id] for j in live
+                                     if j.destination.is_directory and self.job_store.get(j.id) is not None})
+                qid = f"schedule:{sched.id}:store"
+                if len(dir_stores) == 1:
+                    store_id, reason = dir_stores[0], "the identity store of its directory destinations"
+                else:
+                    if dir_stores:
+                        choices = [{"storeId": s, "name": self.target_stores[s][1]} for s in dir_stores]
+                        why = "its jobs have directory destinations in different identity stores"
+                    else:
+                        choices = [{"storeId": s, "name": n} for s, (_k, n) in sorted(self.target_stores.items())]
+                        why = "its jobs have only file-based destinations"
+                    store_id = self.ask(qid, "Schedules", f"Identity store for schedule {sched.name!r} ({why})",
+                                        sched.name, "storeId", "R11", choices=choices)
+                    reason = f"chosen in the answer file ({why})"
+                self._schedule_unit(sched, store_id, reason, SCHEDULE_PREFIX["Synchronize"] + sched.name)
+                continue
+            if sched.store_id is not None and sched.store_id not in self.target_stores:
+                self.item("Schedules", "skip", "Schedule", str(sched.id), sched.name,
+                          "its identity store is disabled or not upgraded", rule="R3")
+                continue
+            if sched.job_type == "Insights":
+                self.item("Schedules", "transform", "Schedule", str(sched.id), sched.name,
+                          "the Insights schedule becomes GroupID Entitlement", rule="R12a")
+                self._schedule_unit(sched, sched.store_id, "renamed", "GroupID Entitlement", job_type="Entitlement",
+                                    record=False)
+                continue
+            prefix = SCHEDULE_PREFIX.get(sched.job_type, "")
+            self._schedule_unit(sched, sched.store_id, "stays with its identity store", prefix + sched.name)
+        # The 11 upgrade creates both Entitlement schedules; this product creates them for every
+        # upgraded Active Directory store (docs/decisions.md).
+        ad_stores = [st.id for st in self.snap.stores
+                     if st.id in self.target_stores and st.type == StoreType.ACTIVE_DIRECTORY]
+        for store_id in ad_stores:
+            for name in ("Entitlement Scope", "Entitlement Temporary Permissions"):
+                if store_id in self.failing_stores:
+                    self.item("Schedules", "skip", "Schedule", f"{name}:{store_id}", name,
+                              "its identity store fails to upgrade (see Configuration)",
+                              target=self.target_stores[store_id][1], rule="R16")
+                    continue
+                self.item("Schedules", "create", "Schedule", f"{name}:{store_id}", name,
+                          "created automatically by the 11 upgrade", target=self.target_stores[store_id][1],
+                          rule="R12a")
+                self.unit("Schedules", "new-schedule", f"new-schedule:{name}:{store_id}", name, storeId=store_id,
+                          name=name, requires=[self.target_stores[store_id][0]])
+
+    def _schedule_unit(self, sched: Schedule, store_id: int | None, reason: str, new_name: str, *,
+                       job_type: str | None = None, record: bool = True) -> None:
+        target = self.target_stores[store_id][1] if store_id is not None else None
+        if record:
+            self.item("Schedules", "move", "Schedule", str(sched.id), sched.name, reason + f"; named {new_name}",
+                      target=target, rule="R11")
+        requires = [self.target_stores[store_id][0]] if store_id is not None else []
+        self.unit("Schedules", "schedule", f"schedule:{sched.id}", sched.name, schedule=sched, storeId=store_id,
+                  newName=new_name, jobType=job_type or sched.job_type, requires=requires,
+                  jobs=[j for j in sched.job_ids if self.job_store.get(j) is not None],
+                  collections=list(sched.collection_ids))
+
+    # Reports (R10)
+    def reports(self) -> None:
+        if not self.snap.reports:
+            return
+        domain = normalize_domain(self.snap.server_domain) or ""
+        store_id: int | None = None
+        store = self.enabled_by_domain.get(domain)
+        if store is not None and store.type == StoreType.ACTIVE_DIRECTORY:
+            store_id, why = store.id, f"the Active Directory store of {domain}"
+        else:
+            for root, sid in self.new_store_by_root.items():
+                if domain == root or is_dns_parent(root, domain):
+                    store_id, why = sid, f"the store created for the forest {root}"
+                    break
+        new_store: NewStoreAnswer | None = None
+        if store_id is None:
+            ad = [{"storeId": s.id, "name": s.name} for s in self.snap.stores
+                  if s.enabled and s.type == StoreType.ACTIVE_DIRECTORY and s.id in self.target_stores]
+            answer = self.ask("reports:store", "Reports",
+                              f"Active Directory identity store for the reports of {domain or 'the server domain'} "
+                              "(an existing store id, or a new Active Directory store to create)", domain,
+                              "reportsStore", "R10", choices=ad)
+            if isinstance(answer, int):
+                store_id, why = answer, "chosen in the answer file"
+            elif isinstance(answer, NewStoreAnswer):
+                new_store = answer
+                store_id = max(list(self.target_stores) + [s.id for s in self.snap.stores]) + 1
+                root = normalize_domain(answer.domain) or answer.domain
+                self.target_stores[store_id] = (f"Reports/new-store:{root}", answer.name or root)
+                why = "a new Active Directory store, as the answer file says"
+                self.item("Reports", "create", "IdentityStore", str(store_id), answer.name or root,
+                          "created for the reports (R10)", rule="R10")
+                self.unit("Reports", "new-store", f"new-store:{root}", answer.name or root, storeId=store_id,
+                          root=root, domains=[root], serviceAccount={"credential": answer.service_account,
+                                                                     "passwordFromJob": None}, jobsById={})
+        for rep in self.snap.reports:
+            target = self.target_stores[store_id][1] if store_id is not None else None
+            self.item("Reports", "move", "Report", str(rep.id), rep.name, f"bound to {why}" if store_id else
+                      "waits for the reports:store answer", target=target, rule="R10")
+            requires = [self.target_stores[store_id][0]] if store_id is not None else []
+            self.unit("Reports", "report", f"report:{rep.id}", rep.name, report=rep, storeId=store_id,
+                      requires=requires)
+        _ = new_store
+
+
+def _connection_text(provider: str, connection: dict[str, str]) -> str:
+    parts = {"Provider": provider, **{k: v for k, v in connection.items() if k != "Provider"}}
+    return ";".join(f'{k}="{v}"' if ";" in v else f"{k}={v}" for k, v in parts.items())
+
+
+def data_source_identity(text: str) -> str:
+    """Two connection strings name the same data source when their keys (any case, any order) and
+    values agree; a password does not make a second data source."""
+    parsed = parse_connection_string(text)
+    return ";".join(f"{k.lower()}={v}" for k, v in sorted(parsed.items(), key=lambda kv: kv[0].lower())
+                    if k.lower() not in ("password", "pwd"))
+
+
+def build_plan(snap: SourceSnapshot, answers: AnswerFile, facts: Facts, modules: list[str], source_version: str,
+               target_version: str, inventory: Any) -> Blueprint:
+    return Planner(snap, answers, facts, modules, source_version, target_version, inventory).build()

@@ -1,0 +1,225 @@
+"""Writing the GroupID 11 target: its database, ledger, secrets and folders.
+
+Every unit of work is one transaction holding its rows and its ledger row (R15): a unit is either
+done and recorded, or absent. Files are copied before the transaction (to a temporary name, then
+renamed), so a crash between the two leaves a copy that the resumed run simply writes again.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ..crypto import SecretBox, new_salt
+from ..errors import EngineError
+from ..faults import fault_point
+from ..model.settings import TargetSettings
+from ..source.installation import open_database
+from ..source.layout import InstallationLayout
+from ..storage.sql import Database, Table, create_table, insert, transaction
+from . import schema as t
+
+SETTING_SCHEMA_VERSION = "SchemaVersion"
+SETTING_SALT = "PassphraseSalt"
+SETTING_CHECK = "PassphraseCheck"
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def upsert(cursor: Any, db: Database, table: Table, row: dict[str, Any]) -> None:
+    """Replace the row with the same key: a unit written twice leaves one row (idempotent)."""
+    from ..storage.sql import table_name
+
+    schema_name, _, tbl = table.name.partition(".")
+    cursor.execute(f"DELETE FROM {table_name(schema_name, tbl, db.dialect)} WHERE {table.key} = ?",
+                   (row[table.key],))
+    cursor.execute(insert(table.name, table.column_names, db.dialect), tuple(row.get(c) for c in table.column_names))
+
+
+class TargetInstallation:
+    """The 11 target: open (creating its schema on first use), with its passphrase verified."""
+
+    def __init__(self, settings: TargetSettings, *, read_only: bool = False) -> None:
+        self.settings = settings
+        self.read_only = read_only
+        if settings.database.kind == "sqlite":
+            path = Path(settings.database.path)
+            if read_only and not path.exists():
+                self.db = None
+                self.layout = None
+                return
+            if not read_only:
+                try:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise EngineError("TargetWriteFailed", f"The target folder {path.parent} cannot be created "
+                                      f"({exc.strerror}).", target=str(path.parent),
+                                      recommended_action="Check the target database path and its permissions.") from None
+        self.db: Database | None = open_database(settings.database, read_only=read_only, role="target",
+                                                 create=not read_only)
+        program_files = settings.program_files or Path(str(getattr(settings.database, "path", "."))).parent
+        program_data = settings.program_data or program_files
+        self.layout = InstallationLayout(Path(program_files), Path(program_data))
+        if not read_only:
+            self._ensure_schema()
+
+    def close(self) -> None:
+        if self.db is not None:
+            self.db.close()
+
+    # --- schema and passphrase -----------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        db = self.db
+        assert db is not None
+        missing = [table for table in t.TABLES if not db.has_table(table.name)]
+        if not missing:
+            return
+        try:
+            with transaction(db) as cur:
+                for table in missing:
+                    cur.execute(create_table(table.name, table.columns, (table.key,), db.dialect))
+                upsert(cur, db, t.UPG_SETTING, {"Name": SETTING_SCHEMA_VERSION, "Value": t.TARGET_SCHEMA_VERSION})
+        except Exception as exc:
+            raise self._write_error(exc) from None
+
+    def _write_error(self, exc: Exception) -> EngineError:
+        text = str(exc)
+        assert self.db is not None
+        if "locked" in text.lower() or "busy" in text.lower():
+            return EngineError("TargetLocked", f"The {self.db.display_name} is locked by another process.",
+                               target=self.db.display_name,
+                               recommended_action="Close the program holding it (another run?) and run again; "
+                                                  "the run resumes where it stopped.")
+        return EngineError("TargetWriteFailed", f"Writing the {self.db.display_name} failed ({type(exc).__name__}: "
+                           f"{text[:200]}).", target=self.db.display_name,
+                           recommended_action="Check the disk and permissions, then run again to resume.")
+
+    def settings_value(self, name: str) -> str | None:
+        assert self.db is not None
+        if not self.db.has_table(t.UPG_SETTING.name):
+            return None
+        from ..storage.sql import table_name
+
+        schema_name, _, tbl = t.UPG_SETTING.name.partition(".")
+        return self.db.scalar(f"SELECT Value FROM {table_name(schema_name, tbl, self.db.dialect)} WHERE Name = ?",
+                              (name,))
+
+    def secret_box(self) -> SecretBox:
+        """The target's SecretBox; the first run sets the salt and check, later runs verify (R19)."""
+        if self.settings.passphrase is None:
+            raise EngineError("PassphraseMissing", "The target passphrase is needed to encrypt the secrets written "
+                              "to the target and was not given.", target="target.passphrase",
+                              recommended_action="Put target.passphrase in the answer file or its secrets file.")
+        passphrase = self.settings.passphrase.get_secret_value()
+        salt = self.settings_value(SETTING_SALT)
+        check = self.settings_value(SETTING_CHECK)
+        if salt and check:
+            box = SecretBox(passphrase, salt, owner="target")
+            box.verify(check)
+            return box
+        if self.read_only:
+            return SecretBox(passphrase, new_salt(), owner="target")
+        box = SecretBox(passphrase, new_salt(), owner="target")
+        assert self.db is not None
+        with transaction(self.db) as cur:
+            upsert(cur, self.db, t.UPG_SETTING, {"Name": SETTING_SALT, "Value": box.salt})
+            upsert(cur, self.db, t.UPG_SETTING, {"Name": SETTING_CHECK, "Value": box.check_value()})
+        return box
+
+    # --- ledger --------------------------------------------------------------------------------
+    def done_units(self) -> set[str]:
+        if self.db is None or not self.db.has_table(t.LEDGER.name):
+            return set()
+        return {row[0] for row in self.db.select_all(t.LEDGER.name, ("UnitKey",), "UnitKey")}
+
+    def write_unit(self, key: str, module: str, name: str, run_id: str,
+                   rows: Sequence[tuple[Table, dict[str, Any]]]) -> None:
+        """The unit's rows and its ledger row, in one transaction."""
+        assert self.db is not None
+        try:
+            with transaction(self.db) as cur:
+                for table, row in rows:
+                    upsert(cur, self.db, table, row)
+                fault_point("unit-in-transaction")
+                upsert(cur, self.db, t.LEDGER, {"UnitKey": key, "Module": module, "Name": name, "RunId": run_id,
+                                                "CompletedOn": now_iso()})
+            fault_point("unit-after-commit")
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise self._write_error(exc) from None
+
+    def start_run(self, run_id: str, modules: list[str]) -> None:
+        assert self.db is not None
+        with transaction(self.db) as cur:
+            upsert(cur, self.db, t.RUN, {"RunId": run_id, "StartedOn": now_iso(), "Modules": ",".join(modules)})
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        assert self.db is not None
+        with transaction(self.db) as cur:
+            row = {"RunId": run_id, "FinishedOn": now_iso(), "Status": status}
+            from ..storage.sql import table_name
+
+            schema_name, _, tbl = t.RUN.name.partition(".")
+            cur.execute(f"UPDATE {table_name(schema_name, tbl, self.db.dialect)} SET FinishedOn = ?, Status = ? "
+                        "WHERE RunId = ?", (row["FinishedOn"], status, run_id))
+
+    # --- files ---------------------------------------------------------------------------------
+    def log_path(self) -> Path:
+        if self.settings.log_folder is not None:
+            folder = Path(self.settings.log_folder)
+        elif self.layout is not None:
+            folder = self.layout.program_data / "Upgrade Tool"
+        else:
+            folder = Path(".")
+        return folder / "directorymanager11_Upgrade.log"
+
+
+def copy_file(source: Path, destination: Path) -> None:
+    """Copy with timestamps, through a temporary name in the destination folder, then rename."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temp = destination.with_name(f".{destination.name}.partial")
+    shutil.copy2(source, temp)
+    os.replace(temp, destination)
+
+
+def copy_folder(source: Path, destination: Path) -> None:
+    """Copy a folder whole: into a temporary sibling, then swap it in."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temp = destination.with_name(f".{destination.name}.partial")
+    if temp.exists():
+        shutil.rmtree(temp)
+    shutil.copytree(source, temp, symlinks=True)
+    if destination.exists():
+        shutil.rmtree(destination)
+    os.replace(temp, destination)
+
+
+def encrypt_optional(box: SecretBox, value: str | None) -> str | None:
+    return None if value is None else box.encrypt(value)
+
+
+def pfx_columns(box: SecretBox, creds: Any, thumbprint: str | None) -> dict[str, Any]:
+    """The columns holding a client secret + PFX + password, all encrypted (R19)."""
+    if creds is None:
+        return {}
+    pfx = Path(creds.pfx_file).read_bytes()
+    return {
+        "ClientSecret": box.encrypt(creds.client_secret.get_secret_value()),
+        "CertificatePfx": box.encrypt(base64.b64encode(pfx).decode("ascii")),
+        "CertificatePassword": box.encrypt(creds.pfx_password.get_secret_value()),
+        "CertificateThumbprint": thumbprint,
+        "ApplicationId": creds.application_id,
+    }
+
+
+def as_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
