@@ -20,17 +20,24 @@ from .model.settings import AnswerFile
 from .reporting import Reporter
 
 MAX_ANSWER_FILE_BYTES = 4 * 1024 * 1024
-_PATH_FIELDS = {"path", "programFiles", "programData", "caFile", "pfxFile", "logFolder", "secretsFile"}
+_PATH_FIELDS = {"path", "programfiles", "programdata", "cafile", "pfxfile", "logfolder", "secretsfile"}  # lower case
 
 
 def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """``top`` over ``base``, recursively for objects; lists and scalars are replaced."""
     out = dict(base)
     for key, value in top.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = value
+        # Names match case-insensitively (model/base.py): ``SOURCE`` in one file is ``source`` in the other.
+        if isinstance(key, str):
+            same = [k for k in out if isinstance(k, str) and k.lower() == key.lower()]
+            merged = next((out[k] for k in same if isinstance(out[k], dict)), None)
+            for k in same:
+                del out[k]
+            if isinstance(value, dict) and merged is not None:
+                value = deep_merge(merged, value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            value = deep_merge(out[key], value)
+        out[key] = value
     return out
 
 
@@ -65,12 +72,13 @@ def _read_json(path: Path, what: str, error_id: str) -> dict[str, Any]:
     return data
 
 
-SECRET_FIELDS = {"passphrase", "password", "clientSecret", "pfxPassword"}
+SECRET_FIELDS = {"passphrase", "password", "clientsecret", "pfxpassword"}  # lower case
 
 
 def contains_secrets(data: Any) -> bool:
     if isinstance(data, dict):
-        return any((k in SECRET_FIELDS and v) or contains_secrets(v) for k, v in data.items())
+        return any((isinstance(k, str) and k.lower() in SECRET_FIELDS and v) or contains_secrets(v)
+                   for k, v in data.items())
     if isinstance(data, list):
         return any(contains_secrets(v) for v in data)
     return False
@@ -90,7 +98,7 @@ def _resolve_paths(data: Any, base: Path) -> Any:
     if isinstance(data, dict):
         out = {}
         for key, value in data.items():
-            if key in _PATH_FIELDS and isinstance(value, str) and value and not Path(value).is_absolute():
+            if isinstance(key, str) and key.lower() in _PATH_FIELDS and isinstance(value, str) and value and not Path(value).is_absolute():
                 out[key] = str(base / value)
             else:
                 out[key] = _resolve_paths(value, base)
@@ -100,11 +108,31 @@ def _resolve_paths(data: Any, base: Path) -> Any:
     return data
 
 
-def validation_errors(exc: ValidationError) -> list[dict[str, str]]:
+def _field_path(loc: tuple[Any, ...], data: Any) -> str:
+    """The dotted path of a field as the user wrote it: pydantic puts the tag of a tagged union
+    (``source.database.sqlite.path``) in ``loc``; the file has no such level, so it is left out."""
+    parts: list[str] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            key = next((k for k in node if isinstance(k, str) and k.lower() == str(part).lower()), None)
+            kind = next((v for k, v in node.items() if isinstance(k, str) and k.lower() == "kind"), None)
+            if key is None and isinstance(kind, str) and kind.lower() == str(part).lower():
+                continue  # the union's tag, not a field
+            node = node.get(key) if key is not None else None
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+        parts.append(str(part))
+    return ".".join(parts)
+
+
+def validation_errors(exc: ValidationError, data: Any = None) -> list[dict[str, str]]:
     """Each failing field, where it is, and what was wrong; never the value (it may be a secret)."""
     errors = []
     for err in exc.errors(include_input=False, include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
+        loc = _field_path(tuple(err["loc"]), data)
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field (check its spelling in docs/answer-file.md)"
@@ -137,7 +165,7 @@ def load_answer_file(
         base = file.parent
     if inline:
         data = deep_merge(data, _resolve_paths(inline, base))
-    secrets_file = data.get("secretsFile")
+    secrets_file = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "secretsfile"), None)
     if isinstance(secrets_file, str):
         secrets_path = Path(secrets_file)
         secrets = _resolve_paths(_read_json(secrets_path, "secrets file", "SecretsFileInvalid"), secrets_path.parent)
@@ -150,7 +178,7 @@ def load_answer_file(
     try:
         return AnswerFile.model_validate(data)
     except ValidationError as exc:
-        errors = validation_errors(exc)
+        errors = validation_errors(exc, data)
         fields = ", ".join(e["field"] + " (" + e["message"] + ")" for e in errors[:10])
         more = f" and {len(errors) - 10} more" if len(errors) > 10 else ""
         raise EngineError(

@@ -77,6 +77,7 @@ CATALOG: dict[str, ErrorSpec] = {
     "CertificateNotYetValid": ErrorSpec("InvalidData", ENGINE_ERROR, EXIT_FAILED),
     "PfxUnreadable": ErrorSpec("ReadError", ENGINE_ERROR, EXIT_FAILED),
     "TokenRequestRefused": ErrorSpec("AuthenticationError", ENGINE_ERROR, EXIT_FAILED),
+    "TokenEndpointUnreachable": ErrorSpec("ConnectionError", ENGINE_ERROR, EXIT_FAILED),
     # servers
     "DirectoryUnreachable": ErrorSpec("ConnectionError", ENGINE_ERROR, EXIT_FAILED),
     "DirectoryBindRefused": ErrorSpec("AuthenticationError", ENGINE_ERROR, EXIT_FAILED),

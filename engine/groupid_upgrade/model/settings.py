@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Discriminator, Field, SecretStr, Tag, field_validator
 
 from .base import WireModel
 
@@ -44,7 +44,17 @@ class SqlServerDatabase(WireModel):
     trust_server_certificate: bool = False
 
 
-DatabaseSettings = Annotated[SqliteDatabase | SqlServerDatabase, Field(discriminator="kind")]
+def _database_kind(value: Any) -> Any:
+    """The ``kind`` tag, its key matched case-insensitively like every other name (``KIND``)."""
+    if isinstance(value, dict):
+        return next((v for k, v in value.items() if isinstance(k, str) and k.lower() == "kind"), None)
+    return getattr(value, "kind", None)
+
+
+DatabaseSettings = Annotated[
+    Annotated[SqliteDatabase, Tag("sqlite")] | Annotated[SqlServerDatabase, Tag("sqlserver")],
+    Discriminator(_database_kind),
+]
 
 
 class ElasticsearchSettings(WireModel):
@@ -124,7 +134,26 @@ class AnswerFile(WireModel):
     secrets_file: Path | None = None
     validate_online: bool = False
 
+    @field_validator("answers")
+    @classmethod
+    def _hide_secrets(cls, value: dict[str, Any]) -> dict[str, Any]:
+        """Answers are free-form until the planner reads them; their secrets are SecretStr from the
+        start so that no repr, dump or log of the settings shows them (R19)."""
+        return _secrets_hidden(value)
+
     @field_validator("directories")
     @classmethod
     def _lower_domains(cls, value: dict[str, DirectorySettings]) -> dict[str, DirectorySettings]:
         return {k.strip().rstrip(".").lower(): v for k, v in value.items()}
+
+
+SECRET_NAMES = frozenset({"passphrase", "password", "clientsecret", "pfxpassword"})
+
+
+def _secrets_hidden(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: SecretStr(v) if isinstance(k, str) and k.lower() in SECRET_NAMES and isinstance(v, str)
+                else _secrets_hidden(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_secrets_hidden(v) for v in value]
+    return value

@@ -99,8 +99,7 @@ def check_pfx(credentials: PfxCredentials, *, owner: str, now: dt.datetime | Non
     if moment < not_before:
         raise EngineError(
             "CertificateNotYetValid",
-            f"The certificate {thumbprint} in '{path}' of {owner} is not valid before "
-            f"{_when(not_before)}.",
+            f"The certificate {thumbprint} in '{path}' of {owner} is not valid before {_when(not_before)}.",
             target=owner,
             recommended_action=(
                 "Wait until the certificate becomes valid, or give a PFX whose certificate is valid now "
@@ -219,7 +218,11 @@ def _no_private_key(path: Path, owner: str, why: str) -> EngineError:
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
+    return (
+        moment.replace(tzinfo=dt.timezone.utc)
+        if moment.tzinfo is None
+        else moment.astimezone(dt.timezone.utc)
+    )
 
 
 def _when(moment: dt.datetime) -> str:
@@ -247,7 +250,9 @@ _ADVICE: dict[str, str] = {
         "registrations, Certificates & secrets)."
     ),
 }
-_GENERIC_ADVICE = "Check the application (client) id, the tenant and the client secret in Entra ID, then try again."
+_GENERIC_ADVICE = (
+    "Check the application (client) id, the tenant and the client secret in Entra ID, then try again."
+)
 
 
 def request_token(
@@ -294,43 +299,55 @@ def request_token(
                 http_client=session,
                 token_cache=msal.TokenCache(),  # nothing is kept between calls
             )
-            result: dict[str, Any] = app.acquire_token_for_client(scopes=list(scopes or DEFAULT_SCOPES)) or {}
-        except requests.exceptions.SSLError:
-            raise _unreachable(
-                authority_url,
-                owner,
-                "its certificate could not be verified",
-                "Trust the authority's certificate authority on this computer, or give its CA file.",
-            ) from None
-        except requests.exceptions.Timeout:
-            raise _unreachable(
-                authority_url,
-                owner,
-                f"it did not answer within {timeout:g} seconds",
-                "Check the network path and any proxy to the authority, then try again.",
-            ) from None
-        except requests.exceptions.ConnectionError:
-            raise _unreachable(
-                authority_url,
-                owner,
-                "no connection could be made to it",
-                "Check the authority URL, DNS, the firewall and any proxy, then try again.",
-            ) from None
-        except requests.exceptions.RequestException as exc:
-            status = getattr(getattr(exc, "response", None), "status_code", None)
-            why = f"it answered with HTTP status {status}" if status else "the request to it failed"
-            raise _unreachable(authority_url, owner, why, "Try again later.") from None
         except ValueError as exc:
             # msal's tenant discovery failed: the authority answered, but not for this tenant.
-            text = _scrub(str(exc), secrets)
-            code = _error_code(text) or "tenant_discovery_failed"
+            error, aadsts = _discovery_error(_scrub(_chain_text(exc), secrets))
+            code = f"{error}, {aadsts}" if aadsts else error
             raise EngineError(
                 "TokenRequestRefused",
-                f"The authority {authority_url} refused the tenant of {owner} ({code}).",
+                f"The authority {authority_url} refused the tenant of {owner} with {code}.",
                 target=owner,
-                recommended_action=_advice(_aadsts(text), code),
-                extra={"authority": authority_url, "authorityError": code},
+                recommended_action=_advice(aadsts, error),
+                extra={
+                    "authority": authority_url,
+                    "authorityError": error,
+                    **({"authorityErrorCode": aadsts} if aadsts else {}),
+                },
             ) from None
+        try:
+            result: dict[str, Any] = app.acquire_token_for_client(scopes=list(scopes or DEFAULT_SCOPES)) or {}
+        except ValueError:
+            raise _unreachable(
+                authority_url,
+                owner,
+                "its token endpoint did not answer with a token response",
+                "Check that the authority URL names an Entra ID (OpenID Connect) authority.",
+            ) from None
+    except requests.exceptions.SSLError:
+        raise _unreachable(
+            authority_url,
+            owner,
+            "its certificate could not be verified",
+            "Trust the authority's certificate authority on this computer, or give its CA file.",
+        ) from None
+    except requests.exceptions.Timeout:
+        raise _unreachable(
+            authority_url,
+            owner,
+            f"it did not answer within {timeout:g} second{'' if timeout == 1 else 's'}",
+            "Check the network path and any proxy to the authority, then try again.",
+        ) from None
+    except requests.exceptions.ConnectionError:
+        raise _unreachable(
+            authority_url,
+            owner,
+            "no connection could be made to it",
+            "Check the authority URL, DNS, the firewall and any proxy, then try again.",
+        ) from None
+    except requests.exceptions.RequestException as exc:
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        why = f"it answered with HTTP status {status}" if status else "the request to it failed"
+        raise _unreachable(authority_url, owner, why, "Try again later.") from None
     finally:
         session.close()
 
@@ -339,9 +356,9 @@ def request_token(
         return
     error = _scrub(str(result.get("error") or "unknown_error"), secrets)
     description = _scrub(str(result.get("error_description") or ""), secrets)
-    first_line = description.strip().splitlines()[0].strip().rstrip(".") if description.strip() else ""
     aadsts = _aadsts(description)
-    detail = f"{error}: {first_line}" if first_line else error
+    first = _first_sentence(description)
+    detail = f"{error}: {first}" if first else error
     _log.info("token request for %s refused by %s: %s %s", owner, authority_url, error, aadsts or "")
     raise EngineError(
         "TokenRequestRefused",
@@ -440,13 +457,25 @@ def _scrub(text: str, secrets: list[str]) -> str:
     return text
 
 
+def _chain_text(exc: BaseException) -> str:
+    """The texts of ``exc`` and the exceptions it was raised from (msal re-raises without the body)."""
+    texts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen and len(texts) < 5:
+        seen.add(id(current))
+        texts.append(str(current))
+        current = current.__cause__ or current.__context__
+    return "\n".join(reversed(texts))
+
+
 def _aadsts(text: str) -> str | None:
     match = re.search(r"\bAADSTS\d+\b", text)
     return match.group(0) if match else None
 
 
-def _error_code(text: str) -> str | None:
-    """The OAuth ``error`` in a JSON body quoted inside msal's text, or an AADSTS code."""
+def _discovery_error(text: str) -> tuple[str, str | None]:
+    """The OAuth ``error`` and AADSTS code of a tenant discovery msal refused (its JSON body)."""
     start = text.find("{")
     if start >= 0:
         try:
@@ -454,9 +483,16 @@ def _error_code(text: str) -> str | None:
         except ValueError:
             body = None
         if isinstance(body, dict) and isinstance(body.get("error"), str):
-            aadsts = _aadsts(str(body.get("error_description") or ""))
-            return f"{body['error']} {aadsts}" if aadsts else body["error"]
-    return _aadsts(text)
+            return body["error"], _aadsts(str(body.get("error_description") or ""))
+    return "tenant_discovery_failed", _aadsts(text)
+
+
+def _first_sentence(text: str) -> str:
+    """``AADSTS7000215: Invalid client secret provided`` of a multi-line, multi-sentence description."""
+    lines = text.strip().splitlines()
+    first = lines[0].strip() if lines else ""
+    end = first.find(". ")
+    return (first[:end] if end > 0 else first).rstrip(".").strip()
 
 
 def _advice(aadsts: str | None, error: str) -> str:

@@ -1,0 +1,45 @@
+"""tests/testbed/up then down: the servers answer in between and no process of theirs is left after.
+
+Named to run first: the Samba DCs bind fixed loopback addresses, so this runs before any session
+fixture has started its own.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(REPO / "tests" / "testbed" / script)], capture_output=True, text=True,
+                          timeout=600, stdin=subprocess.DEVNULL)
+
+
+def test_up_prints_the_servers_and_down_leaves_no_process_of_theirs() -> None:
+    up = _run("up")
+    assert up.returncode == 0, up.stderr
+    env = dict(line.split("=", 1) for line in up.stdout.splitlines())
+    assert env["LDAP_URL"].startswith("ldaps://127.0.0.1")
+    assert env["FABRIKAM_LDAP_URL"].startswith("ldaps://127.0.0.2")
+    assert env["LDAP_BIND_DN"].startswith("CN=Administrator")
+    assert env["ES_URL"].startswith("http://127.0.0.1:")
+    for key in ("LDAP_PASSWORD_FILE", "FABRIKAM_LDAP_PASSWORD_FILE"):
+        password = Path(env[key]).read_text().strip()
+        assert password and password not in up.stdout + up.stderr
+        assert Path(env[key]).stat().st_mode & 0o077 == 0
+    pids = [int(env[k]) for k in ("LDAP_PID", "FABRIKAM_LDAP_PID", "ES_PID")]
+    family = {p for pid in pids for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]}
+    assert len(family) >= 3
+    down = _run("down")
+    assert down.returncode == 0, down.stderr
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in family):
+        time.sleep(0.2)
+    left = [p.pid for p in family if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert left == []
