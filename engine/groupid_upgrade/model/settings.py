@@ -63,6 +63,11 @@ class ElasticsearchSettings(WireModel):
     password: SecretStr | None = None
     ca_file: Path | None = None
     index_prefix: str = "groupid11"
+    # Backups (R17): the fs snapshot repository, its location as the node sees it (in the node's
+    # path.repo), and the same folder as this machine sees it, when it can (a share, a local disk).
+    snapshot_repository: str = "groupid-backup"
+    snapshot_location: str | None = None
+    snapshot_local_path: Path | None = None
 
 
 class SourceSettings(WireModel):
@@ -71,6 +76,8 @@ class SourceSettings(WireModel):
     program_files: Path | None = None
     program_data: Path | None = None
     passphrase: SecretStr | None = None
+    # The GroupID 10 Elasticsearch (its replica of the directory), for backups (R17).
+    elasticsearch: ElasticsearchSettings | None = None
 
     @field_validator("version", mode="before")
     @classmethod
@@ -110,6 +117,10 @@ class PfxCredentials(WireModel):
     pfx_password: SecretStr
     application_id: str | None = None
     tenant: str | None = None
+    # For validateOnline: the authority (default https://login.microsoftonline.com; sovereign clouds
+    # and test endpoints differ) and a CA file to verify it with, when not the system's.
+    authority: str | None = None
+    authority_ca_file: Path | None = None
 
 
 class NewStoreAnswer(WireModel):

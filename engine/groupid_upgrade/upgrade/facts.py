@@ -67,10 +67,12 @@ def gather_facts(answers: AnswerFile, first_pass: Blueprint, reporter: Reporter)
 
             check = check_pfx(creds, owner=owner)
             facts.credential_thumbprints[question.id] = check.thumbprint
-            if answers.validate_online and creds.tenant:
+            if answers.validate_online:
                 from ..source.credentials import request_token
 
-                request_token(creds, owner=owner, authority=creds.tenant)
+                kwargs = {"authority": creds.authority} if creds.authority else {}
+                request_token(creds, owner=owner, ca_file=str(creds.authority_ca_file)
+                              if creds.authority_ca_file else None, **kwargs)
         except EngineError as exc:
             facts.credential_problems[question.id] = exc
     return facts
