@@ -126,14 +126,20 @@ def test_sqlserver_connection_string_quotes_a_password_with_braces() -> None:
 def _rendered_tsql() -> list[tuple[str, str, type[exp.Expression]]]:
     """(name, text, expected statement type) for every T-SQL statement the engine can produce."""
     kinds = {"count_rows": exp.Select, "count_rows_by": exp.Select, "select_all_ordered": exp.Select,
-             "select_page_after": exp.Select, "select_page_first": exp.Select, "table_exists": exp.Select}
+             "select_page_after": exp.Select, "select_page_first": exp.Select, "table_exists": exp.Select,
+             "select_page_where_after": exp.Select, "count_rows_where_by": exp.Select,
+             "delete_where_key_in_range": exp.Delete, "delete_where_key": exp.Delete, "select_where_key": exp.Select}
     assert set(kinds) == set(STATEMENTS), "a new statement needs its expected type here"
     out = []
     for name in STATEMENTS:
         text = statement(name, "tsql", table="Hist.History", columns=("HistoryId", "Action"), key="HistoryId",
                          column="IdentityStoreId")
         out.append((name, text, kinds[name]))
-    for table in schema.TABLES:
+    from groupid_upgrade.target import schema as target_schema
+
+    out.append(("create index", sql.create_index("Hist_History_Store", "Hist.History", ("IdentityStoreId", "HistoryId"),
+                                                 "tsql"), exp.Create))
+    for table in (*schema.TABLES, *target_schema.TABLES):
         out.append((f"create {table.name}", create_table(table.name, table.columns, (table.key,), "tsql"), exp.Create))
         out.append((f"insert {table.name}", insert(table.name, table.column_names, "tsql"), exp.Insert))
     return out
@@ -151,12 +157,15 @@ def test_every_tsql_statement_parses_as_tsql_to_its_statement_type(name: str, te
 
 
 @pytest.mark.parametrize("name", ["count_rows", "count_rows_by", "select_all_ordered", "select_page_first",
-                                  "select_page_after"])
+                                  "select_page_after", "select_page_where_after", "count_rows_where_by",
+                                  "select_where_key"])
 def test_tsql_statements_transpiled_to_sqlite_give_the_sqlite_variant_rows(mixed_db: Path, name: str) -> None:
     kwargs = {"table": "Test.Mixed", "columns": ("Id", "Name", "N"), "key": "Id", "column": "N"}
     tsql_text = statement(name, "tsql", **kwargs)
     sqlite_text = statement(name, "sqlite", **kwargs)
-    logical_params = {"select_page_first": (50,), "select_page_after": (100, 50)}.get(name, ())
+    logical_params = {"select_page_first": (50,), "select_page_after": (100, 50),
+                      "select_page_where_after": (5, 3, 50), "count_rows_where_by": (5,),
+                      "select_where_key": (7,)}.get(name, ())
     # Bind the T-SQL-ordered values as literals, then transpile: this checks the T-SQL parameter
     # order too (sqlglot moves TOP to a trailing LIMIT, so placeholders cannot be compared).
     bound = tsql_text.replace("[Test].[Mixed]", "Test_Mixed")

@@ -1,4 +1,23 @@
-from .cli import main
+"""Entry point of ``groupid-upgrade`` and ``python -m groupid_upgrade``.
+
+``serve`` starts the JSON-RPC server without importing click or the CLI: a PowerShell pipeline waits
+for ``engine.hello`` on every start, so the server's start-up is kept to what it needs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:] == ["serve"]:
+        from .protocol.server import run_server
+
+        sys.exit(run_server(sys.stdin.buffer, sys.stdout.buffer))
+    from .cli import main as cli_main
+
+    cli_main()
+
 
 if __name__ == "__main__":
     main()

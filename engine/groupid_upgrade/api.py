@@ -8,11 +8,13 @@ it is called or described.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
 
-from .reporting import Reporter
+TYPE_CHECKING = False  # neither typing nor dataclasses: this module is on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
+
+    from .reporting import Reporter
 
 # method name -> "module:attribute" of its MethodSpec
 METHOD_TABLE: dict[str, str] = {
@@ -23,7 +25,6 @@ METHOD_TABLE: dict[str, str] = {
 ENGINE_METHODS = ("engine.hello", "engine.describe", "engine.shutdown")
 
 
-@dataclass(frozen=True)
 class MethodSpec:
     """A method: its params model, its result model and the function that runs it.
 
@@ -32,12 +33,16 @@ class MethodSpec:
     can act on.
     """
 
-    name: str
-    params: type  # a groupid_upgrade.model.base.Params subclass
-    result: type | None
-    handler: Callable[[Any, Reporter], Any]
-    summary: str
-    supports_what_if: bool = False
+    __slots__ = ("handler", "name", "params", "result", "summary", "supports_what_if")
+
+    def __init__(self, name: str, params: type, result: type | None, handler: Callable[[Any, Reporter], Any],
+                 summary: str, supports_what_if: bool = False) -> None:
+        self.name = name
+        self.params = params  # a groupid_upgrade.model.base.Params subclass
+        self.result = result
+        self.handler = handler
+        self.summary = summary
+        self.supports_what_if = supports_what_if
 
 
 _loaded: dict[str, MethodSpec] = {}

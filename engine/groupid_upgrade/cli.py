@@ -11,13 +11,16 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from . import __version__
 from .errors import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_USAGE, EngineError
-from .reporting import LogLevel, Reporter
+from .reporting import Reporter
+
+if TYPE_CHECKING:
+    from .reporting import LogLevel
 
 
 class ConsoleReporter(Reporter):

@@ -7,8 +7,9 @@ is data: the PowerShell module's dispatch table is checked against it by a test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
+if TYPE_CHECKING:
+    from typing import Any
 
 # JSON-RPC codes (protocol.md)
 PARSE_ERROR = -32700
@@ -28,11 +29,18 @@ EXIT_VERIFY_PROBLEMS = 4
 EXIT_CANCELLED = 130
 
 
-@dataclass(frozen=True)
 class ErrorSpec:
-    category: str
-    code: int = ENGINE_ERROR
-    exit_code: int = EXIT_FAILED
+    """An error's PowerShell category, JSON-RPC code and CLI exit code (a plain class: start-up cost)."""
+
+    __slots__ = ("category", "code", "exit_code")
+
+    def __init__(self, category: str, code: int = ENGINE_ERROR, exit_code: int = EXIT_FAILED) -> None:
+        self.category = category
+        self.code = code
+        self.exit_code = exit_code
+
+    def __repr__(self) -> str:
+        return f"ErrorSpec({self.category!r}, {self.code}, {self.exit_code})"
 
 
 CATALOG: dict[str, ErrorSpec] = {
@@ -88,6 +96,7 @@ CATALOG: dict[str, ErrorSpec] = {
     "SearchOperationFailed": ErrorSpec("InvalidOperation", ENGINE_ERROR, EXIT_FAILED),
     "SnapshotRepositoryInvalid": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_FAILED),
     "SearchCredentialsRefused": ErrorSpec("AuthenticationError", ENGINE_ERROR, EXIT_FAILED),
+    "HistoryCountMismatch": ErrorSpec("InvalidResult", ENGINE_ERROR, EXIT_FAILED),
     # groups (R13)
     "GroupNotFound": ErrorSpec("ObjectNotFound", ENGINE_ERROR, EXIT_FAILED),
     "GroupIdentityAmbiguous": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_FAILED),

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Literal
 
 from .errors import Cancelled
 
-LogLevel = Literal["verbose", "information", "warning"]
+TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
+if TYPE_CHECKING:
+    from typing import Any, Literal
+
+    LogLevel = Literal["verbose", "information", "warning"]
 
 PROGRESS_INTERVAL_SECONDS = 0.25
 

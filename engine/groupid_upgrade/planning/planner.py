@@ -207,6 +207,8 @@ class Planner:
             self.schedules()
         if "Reports" in self.modules:
             self.reports()
+        if "History" in self.modules:
+            self.history()
         for qid in sorted(set(self.answers.answers) - self.asked):
             self.warn("Configuration", f"The answer file answers {qid}, which is no question of this plan "
                                        "(a typo, or an object that is gone).", qid, rule="R12")
@@ -542,6 +544,22 @@ class Planner:
                   newName=new_name, jobType=job_type or sched.job_type, requires=requires,
                   jobs=[j for j in sched.job_ids if self.job_store.get(j) is not None],
                   collections=list(sched.collection_ids))
+
+    # History (R3, R14)
+    def history(self) -> None:
+        rows = {s.id: s.history_rows for s in self.plan.inventory.stores}
+        for store in self.snap.stores:
+            count = rows.get(store.id, 0)
+            if store.id in self.target_stores and store.id not in self.failing_stores:
+                self.item("History", "move", "History", str(store.id), f"history of {store.name}",
+                          f"{count} rows into the 11 format, the target database and Elasticsearch (or its outbox)",
+                          target=store.name, rule="R14")
+                self.unit("History", "history", f"store:{store.id}", f"history of {store.name}", storeId=store.id,
+                          storeName=store.name, rows=count, requires=[store_unit_key(store.id)])
+            else:
+                why = "its identity store is disabled" if not store.enabled else "its identity store is not upgraded"
+                self.item("History", "skip", "History", str(store.id), f"history of {store.name}",
+                          f"{count} rows skipped: {why}", rule="R3")
 
     # Reports (R10)
     def reports(self) -> None:

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+
+TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Any, BinaryIO
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 READ_CHUNK_BYTES = 64 * 1024

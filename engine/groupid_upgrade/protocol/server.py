@@ -23,15 +23,20 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
-from typing import Any, BinaryIO
 
 from .. import PROTOCOL_VERSION, __version__
 from ..api import ENGINE_METHODS, MethodSpec, load_method, method_names
 from ..errors import EXIT_CANCELLED, EXIT_OK, Cancelled, EngineError
-from ..reporting import LogLevel, Reporter
+from ..reporting import Reporter
 from .framing import MAX_LINE_BYTES, LineTooLong, MessageWriter, decode_line, encode_message, read_lines
+
+TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+    from typing import Any, BinaryIO
+
+    from ..reporting import LogLevel
 
 ENGINE_NAME = "groupid-upgrade"
 CANCEL_METHOD = "$/cancelRequest"

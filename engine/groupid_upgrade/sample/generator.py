@@ -28,7 +28,7 @@ from ..source import schema
 from ..source.dtmconfig import render_collection, render_job
 from ..source.group_definition import GroupDefinition, encode
 from ..source.layout import InstallationLayout, version_folder_name
-from ..storage.sql import create_table, insert, open_sqlite, transaction
+from ..storage.sql import create_index, create_table, insert, open_sqlite, transaction
 
 CORP = "corp.example.com"
 FABRIKAM = "fabrikam.example.com"
@@ -290,7 +290,8 @@ class SampleGenerator:
         box = self.box
         for table in schema.TABLES:
             db.execute(create_table(table.name, table.columns, (table.key,), "sqlite"))
-        db.execute("CREATE INDEX Hist_History_Store ON Hist_History (IdentityStoreId)")
+        # History is read per identity store in HistoryId order (R14): the index serves that order.
+        db.execute(create_index("Hist_History_Store", schema.HISTORY.name, ("IdentityStoreId", "HistoryId"), "sqlite"))
         product = "10.0.2416.1 SR1" if self.version == "10.0" else "9.0.1152.0"
         settings = [
             (schema.SETTING_PRODUCT_VERSION, product),
@@ -595,8 +596,8 @@ class SampleGenerator:
                 "programFiles": f"target/Program Files/Imanami/{target_name}",
                 "programData": f"target/ProgramData/Imanami/{target_name}",
             },
-            # The modules this version of the engine runs; History and Groups join with their issues.
-            "modules": ["Configuration", "Synchronize", "Schedules", "Reports"],
+            # The modules this version of the engine runs; Groups joins with its issue.
+            "modules": ["Configuration", "Synchronize", "Schedules", "Reports", "History"],
             "answers": self._answers(),
             "directories": {},
             "secretsFile": "secrets.json",

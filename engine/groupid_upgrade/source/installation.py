@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from ..crypto import SecretBox
 from ..errors import EngineError
@@ -46,6 +49,52 @@ def open_database(settings: SqliteDatabase | SqlServerDatabase, *, read_only: bo
         port=settings.port,
     )
     return open_sqlserver(conn_str, display_name=f"{role} database {settings.database} on {settings.server}")
+
+
+class SourceDatabase:
+    """The source database as the engine reads it: a driver error in the middle of a read (a page
+    of the file corrupted, not just a truncated file) is ``DatabaseUnreadable`` naming the database
+    (R16), not an unexpected crash. Everything else is the wrapped ``Database``'s."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _errors(self) -> tuple[type[BaseException], ...]:
+        if self._db.driver == "pyodbc":
+            import pyodbc
+
+            return (pyodbc.Error,)
+        return (sqlite3.DatabaseError,)
+
+    def _unreadable(self, exc: BaseException) -> EngineError:
+        # sqlite3 says what is wrong; an ODBC message may echo its connection string: its SQLSTATE only.
+        detail = str(exc) if isinstance(exc, sqlite3.Error) else f"ODBC state {exc.args[0] if exc.args else '?'}"
+        return EngineError(
+            "DatabaseUnreadable",
+            f"The {self._db.display_name} cannot be read ({detail}).",
+            target=self._db.display_name,
+            recommended_action="Check that the database is intact (restore it from a backup if it is damaged).",
+        )
+
+    def _guarded(self, iterator: Iterator[Any]) -> Iterator[Any]:
+        try:
+            yield from iterator
+        except self._errors() as exc:
+            raise self._unreadable(exc) from None
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._db, name)
+        if name == "close" or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                result = attr(*args, **kwargs)
+            except self._errors() as exc:
+                raise self._unreadable(exc) from None
+            return self._guarded(result) if inspect.isgenerator(result) else result
+
+        return call
 
 
 @dataclass
@@ -93,7 +142,7 @@ class SourceInstallation:
                     recommended_action=f"Point source.{label} at the GroupID {self.version} folder; on a "
                     "different box, copy it from the old server first.",
                 )
-        self.db = open_database(settings.database, read_only=True, role="source")
+        self.db = SourceDatabase(open_database(settings.database, read_only=True, role="source"))
         try:
             if not self.db.has_table(schema.IDENTITY_STORE.name):
                 raise EngineError(

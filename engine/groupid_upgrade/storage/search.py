@@ -252,8 +252,11 @@ class SearchClient:
             raise self._error(exc, f"create the index {name!r}", f"index {name} on {self.url}") from None
         return True
 
-    def count(self, index: str) -> int:
-        body = self._call(f"count the documents of {index!r}", self._es.count, index=index)
+    def count(self, index: str, query: dict[str, Any] | None = None) -> int:
+        kwargs: dict[str, Any] = {"index": index}
+        if query is not None:
+            kwargs["query"] = query
+        body = self._call(f"count the documents of {index!r}", self._es.count, **kwargs)
         return int(body["count"])
 
     def refresh(self, index: str) -> None:

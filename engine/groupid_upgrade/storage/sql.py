@@ -64,6 +64,29 @@ STATEMENTS: dict[str, dict[Dialect, str]] = {
         "sqlite": "SELECT {columns} FROM {table} ORDER BY {key} LIMIT ?",
         "tsql": "SELECT TOP (?) {columns} FROM {table} ORDER BY {key}",
     },
+    "select_page_where_after": {
+        # params: (where_value, after_key, page_size)
+        "sqlite": "SELECT {columns} FROM {table} WHERE {column} = ? AND {key} > ? ORDER BY {key} LIMIT ?",
+        "tsql": "SELECT TOP (?) {columns} FROM {table} WHERE {column} = ? AND {key} > ? ORDER BY {key}",
+    },
+    "count_rows_where_by": {
+        # params: (where_value,); counts per value of {key} among the rows where {column} = ?
+        "sqlite": "SELECT {key}, COUNT(*) FROM {table} WHERE {column} = ? GROUP BY {key} ORDER BY {key}",
+        "tsql": "SELECT {key}, COUNT_BIG(*) FROM {table} WHERE {column} = ? GROUP BY {key} ORDER BY {key}",
+    },
+    "delete_where_key_in_range": {
+        # params: (first_key, last_key)
+        "sqlite": "DELETE FROM {table} WHERE {key} >= ? AND {key} <= ?",
+        "tsql": "DELETE FROM {table} WHERE {key} >= ? AND {key} <= ?",
+    },
+    "delete_where_key": {
+        "sqlite": "DELETE FROM {table} WHERE {key} = ?",
+        "tsql": "DELETE FROM {table} WHERE {key} = ?",
+    },
+    "select_where_key": {
+        "sqlite": "SELECT {columns} FROM {table} WHERE {key} = ?",
+        "tsql": "SELECT {columns} FROM {table} WHERE {key} = ?",
+    },
     "table_exists": {
         "sqlite": "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
         "tsql": "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -74,6 +97,7 @@ STATEMENTS: dict[str, dict[Dialect, str]] = {
 # the caller's (logical) parameters.
 _PARAM_ORDER: dict[str, dict[Dialect, tuple[int, ...]]] = {
     "select_page_after": {"sqlite": (0, 1), "tsql": (1, 0)},
+    "select_page_where_after": {"sqlite": (0, 1, 2), "tsql": (2, 0, 1)},
 }
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -185,6 +209,32 @@ class Database:
             if len(rows) < page_size:
                 return
             last = rows[-1][key_index]
+
+    def keyset_pages_where(
+        self, table: str, columns: Sequence[str], key: str, column: str, value: Any, page_size: int = 5000,
+        after: Any = None,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """Like ``keyset_pages``, over the rows where ``column = value`` (one partition, e.g. a store)."""
+        key_index = list(columns).index(key)
+        last = after
+        sql = statement("select_page_where_after", self.dialect, table=table, columns=columns, key=key,
+                        column=column)
+        while True:
+            # A key below every real one stands for "from the start", so one statement serves both.
+            params = order_params("select_page_where_after", self.dialect,
+                                  (value, -(2**62) if last is None else last, page_size))
+            rows = [tuple(r) for r in self.execute(sql, params).fetchall()]
+            if not rows:
+                return
+            yield rows
+            if len(rows) < page_size:
+                return
+            last = rows[-1][key_index]
+
+    def count_where_by(self, table: str, column: str, value: Any, by: str) -> dict[Any, int]:
+        cursor = self.execute(statement("count_rows_where_by", self.dialect, table=table, column=column, key=by),
+                              (value,))
+        return {row[0]: int(row[1]) for row in cursor}
 
     def close(self) -> None:
         # Closing must never mask the error that led here.
@@ -345,6 +395,12 @@ def create_table(table: str, columns: Sequence[tuple[str, str, bool]], primary_k
         cols.append(f"{quoted} {_COLUMN_TYPES[col_type][dialect]}{'' if nullable else ' NOT NULL'}")
     pk = ", ".join(_check_identifier(c) for c in primary_key)
     return f"CREATE TABLE {table_name(schema, tbl, dialect)} ({', '.join(cols)}, PRIMARY KEY ({pk}))"
+
+
+def create_index(name: str, table: str, columns: Sequence[str], dialect: Dialect) -> str:
+    schema, _, tbl = table.partition(".")
+    cols = ", ".join(_check_identifier(c) for c in columns)
+    return f"CREATE INDEX {_check_identifier(name)} ON {table_name(schema, tbl, dialect)} ({cols})"
 
 
 def insert(table: str, columns: Sequence[str], dialect: Dialect) -> str:

@@ -164,7 +164,36 @@ REPORT_BINDING = Table(
     ),
 )
 
+HISTORY = Table(
+    "Gid.History",
+    "HistoryId",
+    (
+        ("HistoryId", "int", False),  # the source row's HistoryId: one target row per source row (R14)
+        ("IdentityStoreId", "int", False),
+        ("HistoryType", "text", False),  # ObjectHistory | ConfigurationHistory | AdminCenterHistory | ...
+        ("Action", "text", False),  # the 11 action name (docs/formats.md, History in 11)
+        ("ObjectGuid", "key", True),
+        ("ObjectDn", "text", True),
+        ("ActorDn", "text", True),
+        ("ChangesJson", "text", True),  # [{"old": ..., "new": ...}]
+        ("Description", "text", True),
+        ("OccurredOnUtc", "datetime", False),
+        ("SourceOffset", "text", False),  # the offset the source recorded, e.g. -05:00
+        ("SourceCategory", "text", False),
+        ("SourceAction", "text", False),
+    ),
+)
+SEARCH_OUTBOX = Table(
+    "Upg.SearchOutbox",
+    "DocId",
+    (
+        ("DocId", "key", False),  # the document's _id: deterministic, so a resend never duplicates
+        ("IndexName", "text", False),
+        ("Document", "text", False),  # JSON
+    ),
+)
+
 TABLES: tuple[Table, ...] = (
     UPG_SETTING, LEDGER, RUN, IDENTITY_STORE, MESSAGING_PROVIDER, SETTING, WORKFLOW_APPROVER, DATA_SOURCE,
-    SYNC_JOB, JOB_COLLECTION, SCHEDULE, SCHEDULE_TARGET, REPORT_BINDING,
+    SYNC_JOB, JOB_COLLECTION, SCHEDULE, SCHEDULE_TARGET, REPORT_BINDING, HISTORY, SEARCH_OUTBOX,
 )

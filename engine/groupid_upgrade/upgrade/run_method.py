@@ -27,7 +27,7 @@ from ..target.writer import TargetInstallation, as_json, copy_file, copy_folder,
 from .plan_method import PlanParams, compute_blueprint, load_settings
 
 # Modules this version of the engine can run (History and Groups land with their issues).
-RUNNABLE_MODULES = ("Configuration", "Synchronize", "Schedules", "Reports")
+RUNNABLE_MODULES = ("Configuration", "Synchronize", "Schedules", "Reports", "History")
 ModuleStatus = Literal["Succeeded", "PartiallySucceeded", "Failed", "Skipped"]
 
 
@@ -94,6 +94,8 @@ class Executor:
         self.run_id = str(uuid.uuid4())
         self._source_box: SecretBox | None = None
         self._target_box: SecretBox | None = None
+        self._search: Any = None
+        self._mover: Any = None
 
     @property
     def source_box(self) -> SecretBox:
@@ -106,6 +108,29 @@ class Executor:
         if self._target_box is None:
             self._target_box = self.target.secret_box()
         return self._target_box
+
+    @property
+    def search(self) -> Any:
+        """The target's Elasticsearch, or None on the embedded default (history then waits in the outbox)."""
+        settings = self.answers.target.elasticsearch
+        if settings is None:
+            return None
+        if self._search is None:
+            from ..storage.search import SearchClient
+
+            self._search = SearchClient(settings.url, settings.user_name, settings.password,
+                                        str(settings.ca_file) if settings.ca_file else None)
+        return self._search
+
+    def history_mover(self, done: set[str]) -> Any:
+        if self._mover is None:
+            from ..history.pipeline import HistoryMover
+
+            settings = self.answers.target.elasticsearch
+            self._mover = HistoryMover(self.source.db, self.target, self.search,
+                                       settings.index_prefix if settings else "groupid11", self.reporter,
+                                       self.run_id, done)
+        return self._mover
 
     def reencrypt(self, value: str | None, what: str) -> str | None:
         """A source secret, decrypted with the source passphrase and encrypted with the target's."""
@@ -138,6 +163,9 @@ class Executor:
             for module in modules:
                 module_units = [u for u in units if u.module == module]
                 result = ModuleResult(module=module, status="Succeeded")
+                if module == "History" and not self.what_if:
+                    self._drain_outbox(done, result, log)
+                    self._recheck_history(module_units, done, result, log)
                 for unit in module_units:
                     position += 1
                     self.reporter.check_cancelled("the upgrade")
@@ -157,6 +185,41 @@ class Executor:
             log.close()
         return RunResult(run_id=self.run_id, status=status, what_if=self.what_if, modules=results,
                          log_path=str(self.target.log_path()))
+
+    def _drain_outbox(self, done: set[str], result: ModuleResult, log: RunLog) -> None:
+        """History kept by an earlier run without Elasticsearch goes out first (nothing is lost)."""
+        if self.search is None:
+            return
+        mover = self.history_mover(done)
+        if not mover.outbox_pending():
+            return
+        try:
+            sent = mover.drain_outbox()
+            log.write("outbox-drained", documents=sent)
+        except EngineError as error:
+            self._fail(UnitFailure(unit="History/outbox", name="history kept for Elasticsearch",
+                                   error=error.to_error_object()), error, result, log, "History")
+
+    def _recheck_history(self, units: list[Unit], done: set[str], result: ModuleResult, log: RunLog) -> None:
+        """Stores done earlier are checked again once Elasticsearch is there: the index must agree too."""
+        if self.search is None:
+            return
+        for unit in units:
+            if unit.key not in done:
+                continue
+            try:
+                self.history_mover(done).check_counts(unit.payload["storeId"], unit.payload["storeId"],
+                                                      unit.payload["storeName"])
+            except EngineError as error:
+                self._fail(UnitFailure(unit=unit.key, name=unit.name, error=error.to_error_object()), error, result,
+                           log, "History")
+
+    def _fail(self, failure: UnitFailure, error: EngineError, result: ModuleResult, log: RunLog, module: str) -> None:
+        result.failed += 1
+        result.failures.append(failure)
+        log.write("unit-failed", unit=failure.unit, name=failure.name, errorId=error.error_id, message=error.message)
+        self.reporter.record("UnitFailed", failure.wire())
+        self.reporter.log("warning", f"{module}: {failure.name} failed: {error.message}")
 
     def _run_unit(self, unit: Unit, done: set[str], result: ModuleResult, log: RunLog) -> None:
         if unit.key in done:
@@ -183,18 +246,17 @@ class Executor:
             return
         if error is None:
             try:
+                if unit.kind == "history":
+                    self.history_mover(done).move_store(unit.payload["storeId"], unit.payload["storeId"],
+                                                        unit.payload["storeName"])
                 rows = self.execute(unit)
                 fault_point("unit-before-write")
                 self.target.write_unit(unit.key, unit.module, unit.name, self.run_id, rows)
             except EngineError as exc:
                 error = exc
         if error is not None:
-            result.failed += 1
-            failure = UnitFailure(unit=unit.key, name=unit.name, error=error.to_error_object())
-            result.failures.append(failure)
-            log.write("unit-failed", unit=unit.key, name=unit.name, errorId=error.error_id, message=error.message)
-            self.reporter.record("UnitFailed", failure.wire())
-            self.reporter.log("warning", f"{unit.module}: {unit.name} failed: {error.message}")
+            self._fail(UnitFailure(unit=unit.key, name=unit.name, error=error.to_error_object()), error, result, log,
+                       unit.module)
             return
         done.add(unit.key)
         result.done += 1
@@ -358,6 +420,9 @@ class Executor:
         return [(t.REPORT_BINDING, {"ReportId": report.id, "IdentityStoreId": storeId, "Name": report.name,
                                     "Category": report.category, "FileName": report.file_name,
                                     "GeneratedOn": report.generated_on.isoformat()})]
+
+    def unit_history(self, unit: Unit, storeId: int, storeName: str, rows: int) -> list:
+        return []  # the rows went in batches (history/pipeline.py); this records the store as done
 
     def unit_job_file(self, unit: Unit) -> list:  # pragma: no cover - job-file units always carry their error
         raise AssertionError("job-file units fail at plan time")
