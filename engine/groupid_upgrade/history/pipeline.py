@@ -39,6 +39,7 @@ class _Batch:
     last: int
     rows: list[tuple[Any, ...]]
     docs: list[tuple[str, str]]  # (document id, JSON)
+    store_id: int
     indexed: Future[None] | None = None
 HISTORY_COLUMNS = source_schema.HISTORY.column_names
 
@@ -99,10 +100,11 @@ class HistoryMover:
         ensured: set[str] = set()
         for page in self.db.keyset_pages(table.name, table.column_names, table.key, self.batch_size):
             self.reporter.check_cancelled("the history upgrade")
-            for index in {row[1] for row in page} - ensured:
+            for index in {index_name(self.index_prefix, row[1]) for row in page} - ensured:
                 self.search.ensure_index(index, mappings=HISTORY_INDEX_MAPPINGS)
                 ensured.add(index)
-            actions = [{"_index": index, "_id": doc_id, "_source": doc} for doc_id, index, doc in page]
+            actions = [{"_index": index_name(self.index_prefix, store_id), "_id": doc_id, "_source": doc}
+                       for doc_id, store_id, doc in page]
             self._index(actions, "the outbox")
             with transaction(self.db) as cur:
                 cur.executemany(delete, [(row[0],) for row in page])
@@ -140,11 +142,11 @@ class HistoryMover:
                                                     f"history rows {batch.first}..{batch.last} of {store_name}")
                     in_flight.append(batch)
                     while len(in_flight) > INDEXING_IN_FLIGHT or (self.search is None and in_flight):
-                        moved += self._commit(in_flight.popleft(), index)
+                        moved += self._commit(in_flight.popleft())
                         self.reporter.progress(activity, f"Upgrading the history of {store_name}",
                                                f"{moved} of {total} rows", moved, total, parent_activity_id="upgrade")
                 while in_flight:
-                    moved += self._commit(in_flight.popleft(), index)
+                    moved += self._commit(in_flight.popleft())
             finally:
                 for batch in in_flight:
                     if batch.indexed is not None:
@@ -163,15 +165,15 @@ class HistoryMover:
             docs.append((document_id(row[0]), doc))
         first, last = page[0][0], page[-1][0]
         return _Batch(key=batch_key(source_store_id, last), name=f"{store_name} rows {first}..{last}", first=first,
-                      last=last, rows=rows, docs=docs)
+                      last=last, rows=rows, docs=docs, store_id=target_store_id)
 
-    def _commit(self, batch: _Batch, index: str) -> int:
+    def _commit(self, batch: _Batch) -> int:
         if batch.indexed is not None:
             batch.indexed.result()  # raises what indexing raised: the batch is then not recorded
         with transaction(self.db) as cur:
             cur.executemany(self._insert_history, batch.rows)
             if self.search is None:
-                cur.executemany(self._insert_outbox, [(doc_id, index, doc) for doc_id, doc in batch.docs])
+                cur.executemany(self._insert_outbox, [(doc_id, batch.store_id, doc) for doc_id, doc in batch.docs])
             fault_point("history-in-transaction")
             cur.execute(self._insert_ledger, (batch.key, "History", batch.name, self.run_id, now_iso()))
         fault_point("history-after-commit")

@@ -68,6 +68,10 @@ class ElasticsearchSettings(WireModel):
     snapshot_repository: str = "groupid-backup"
     snapshot_location: str | None = None
     snapshot_local_path: Path | None = None
+    # How long to keep trying when the node does not answer or answers 429 (docs/answer-file.md):
+    # each failed bulk round waits initialBackoffSeconds * 2**n (at most 60 s), maxRetries times.
+    max_retries: int = Field(5, ge=0, le=20)
+    initial_backoff_seconds: float = Field(1.0, gt=0, le=60)
 
 
 class SourceSettings(WireModel):
@@ -93,6 +97,8 @@ class TargetSettings(WireModel):
     program_data: Path | None = None
     passphrase: SecretStr | None = None
     log_folder: Path | None = None
+    # History rows per target transaction and per bulk round (docs/formats.md, "History in 11").
+    history_batch_size: int = Field(5_000, ge=100, le=50_000)
 
     @field_validator("version", mode="before")
     @classmethod

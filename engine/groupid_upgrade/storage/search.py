@@ -89,8 +89,12 @@ class SearchClient:
         password: SecretStr | None = None,
         ca_file: str | None = None,
         request_timeout: float = 30,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        initial_backoff: float = DEFAULT_INITIAL_BACKOFF,
     ) -> None:
         self.url = public_url(url)
+        self.max_retries = max_retries
+        self.initial_backoff = initial_backoff
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise EngineError(
@@ -282,8 +286,8 @@ class SearchClient:
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         max_chunk_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        initial_backoff: float = DEFAULT_INITIAL_BACKOFF,
+        max_retries: int | None = None,
+        initial_backoff: float | None = None,
         max_backoff: float = DEFAULT_MAX_BACKOFF,
     ) -> Iterator[tuple[bool, dict[str, Any]]]:
         """Send ``actions`` (elasticsearch-py bulk actions: ``{"_index": ..., "_id": ..., **doc}``) in chunks.
@@ -305,6 +309,8 @@ class SearchClient:
         with an explicit ``_id``: give every action one. A request the server refuses outright (not
         429) raises ``SearchOperationFailed``.
         """
+        max_retries = self.max_retries if max_retries is None else max_retries
+        initial_backoff = self.initial_backoff if initial_backoff is None else initial_backoff
         if chunk_size < 1 or max_chunk_bytes < 1 or max_retries < 0:
             raise ValueError("chunk_size and max_chunk_bytes must be positive, max_retries not negative")
         for batch in _batched(actions, chunk_size):

@@ -188,7 +188,8 @@ SEARCH_OUTBOX = Table(
     "DocId",
     (
         ("DocId", "key", False),  # the document's _id: deterministic, so a resend never duplicates
-        ("IndexName", "text", False),
+        # the store, not the index name: the index prefix is the one of the run that sends it
+        ("IdentityStoreId", "int", False),
         ("Document", "text", False),  # JSON
     ),
 )

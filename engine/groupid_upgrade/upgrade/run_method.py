@@ -119,7 +119,9 @@ class Executor:
             from ..storage.search import SearchClient
 
             self._search = SearchClient(settings.url, settings.user_name, settings.password,
-                                        str(settings.ca_file) if settings.ca_file else None)
+                                        str(settings.ca_file) if settings.ca_file else None,
+                                        max_retries=settings.max_retries,
+                                        initial_backoff=settings.initial_backoff_seconds)
         return self._search
 
     def history_mover(self, done: set[str]) -> Any:
@@ -129,7 +131,7 @@ class Executor:
             settings = self.answers.target.elasticsearch
             self._mover = HistoryMover(self.source.db, self.target, self.search,
                                        settings.index_prefix if settings else "groupid11", self.reporter,
-                                       self.run_id, done)
+                                       self.run_id, done, batch_size=self.answers.target.history_batch_size)
         return self._mover
 
     def reencrypt(self, value: str | None, what: str) -> str | None:
