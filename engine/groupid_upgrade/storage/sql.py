@@ -263,7 +263,7 @@ def open_sqlite(path: Path, *, read_only: bool, via: Literal["sqlite3", "odbc"] 
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         # Reading the schema proves the file is a database and not, say, a truncated copy.
         conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -335,18 +335,49 @@ def open_sqlserver(connection_string: str, *, display_name: str, timeout: int = 
     return Database(conn, "tsql", display_name, "pyodbc")
 
 
+#: How long a write waits for another process's lock on a SQLite file before it gives up.
+BUSY_TIMEOUT_MS = 10_000
+
+
+def database_locked(db: Database) -> EngineError:
+    """The error for a database another process holds locked (only the target is ever written)."""
+    return EngineError(
+        "TargetLocked",
+        f"The {db.display_name} is locked by another process (waited {BUSY_TIMEOUT_MS // 1000} s).",
+        target=db.display_name,
+        recommended_action="Close the program holding it (another run, a database browser) and run again; "
+                           "the run resumes where it stopped.",
+    )
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
 @contextmanager
 def transaction(db: Database) -> Iterator[Any]:
     """One transaction: everything inside commits together or not at all."""
     if db.driver == "sqlite3":
         cursor = db.connection.cursor()
-        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise database_locked(db) from None
+            raise
         try:
             yield cursor
         except BaseException:
             cursor.execute("ROLLBACK")
             raise
-        cursor.execute("COMMIT")
+        try:
+            cursor.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            cursor.execute("ROLLBACK")
+            if _is_busy(exc):
+                raise database_locked(db) from None
+            raise
     else:
         cursor = db.connection.cursor()
         try:

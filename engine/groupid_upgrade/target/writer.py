@@ -22,7 +22,7 @@ from ..faults import fault_point
 from ..model.settings import TargetSettings
 from ..source.installation import open_database
 from ..source.layout import InstallationLayout
-from ..storage.sql import Database, Table, create_table, insert, transaction
+from ..storage.sql import Database, Table, create_table, database_locked, insert, transaction
 from . import schema as t
 
 SETTING_SCHEMA_VERSION = "SchemaVersion"
@@ -93,11 +93,10 @@ class TargetInstallation:
     def _write_error(self, exc: Exception) -> EngineError:
         text = str(exc)
         assert self.db is not None
+        if isinstance(exc, EngineError):
+            return exc
         if "locked" in text.lower() or "busy" in text.lower():
-            return EngineError("TargetLocked", f"The {self.db.display_name} is locked by another process.",
-                               target=self.db.display_name,
-                               recommended_action="Close the program holding it (another run?) and run again; "
-                                                  "the run resumes where it stopped.")
+            return database_locked(self.db)
         return EngineError("TargetWriteFailed", f"Writing the {self.db.display_name} failed ({type(exc).__name__}: "
                            f"{text[:200]}).", target=self.db.display_name,
                            recommended_action="Check the disk and permissions, then run again to resume.")

@@ -27,6 +27,8 @@ from ..target.writer import TargetInstallation, as_json, copy_file, copy_folder,
 from .plan_method import PlanParams, compute_blueprint, load_settings
 
 # Modules this version of the engine can run (History and Groups land with their issues).
+# The target cannot be written at all: the run stops (its ledger is consistent) and resumes next time.
+RUN_STOPPING_ERRORS = frozenset({"TargetLocked", "TargetWriteFailed"})
 RUNNABLE_MODULES = ("Configuration", "Synchronize", "Schedules", "Reports", "History")
 ModuleStatus = Literal["Succeeded", "PartiallySucceeded", "Failed", "Skipped"]
 
@@ -255,6 +257,8 @@ class Executor:
                 fault_point("unit-before-write")
                 self.target.write_unit(unit.key, unit.module, unit.name, self.run_id, rows)
             except EngineError as exc:
+                if exc.error_id in RUN_STOPPING_ERRORS:
+                    raise  # not this unit's fault: every next unit would fail the same way
                 error = exc
         if error is not None:
             self._fail(UnitFailure(unit=unit.key, name=unit.name, error=error.to_error_object()), error, result, log,
