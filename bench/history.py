@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,10 +39,10 @@ from groupid_upgrade.storage.search import SearchClient  # noqa: E402
 from groupid_upgrade.storage.sql import open_sqlite  # noqa: E402
 
 
-def run_engine(sample: Path, es_url: str) -> tuple[float, int, int]:
+def run_engine(sample: Path, es_url: str, tag: str) -> tuple[float, int, int]:
     answers = json.loads((sample / "answers.json").read_text())
     answers["modules"] = ["Configuration", "History"]
-    answers["target"]["elasticsearch"] = {"url": es_url, "indexPrefix": "bench-engine"}
+    answers["target"]["elasticsearch"] = {"url": es_url, "indexPrefix": f"{tag}-engine"}
     (sample / "answers.json").write_text(json.dumps(answers))
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
@@ -64,7 +65,7 @@ def moved_stores(sample: Path) -> list[int]:
     return [r[0] for r in conn.execute("SELECT DISTINCT IdentityStoreId FROM Gid_History ORDER BY 1")]
 
 
-def run_floor(sample: Path, es_url: str, stores: list[int]) -> tuple[float, int]:
+def run_floor(sample: Path, es_url: str, stores: list[int], tag: str) -> tuple[float, int]:
     db = open_sqlite(next((sample / "source").glob("*.db")), read_only=True)
     cols = schema.HISTORY.column_names
     # documents built beforehand (outside the timing), serialised once
@@ -73,11 +74,10 @@ def run_floor(sample: Path, es_url: str, stores: list[int]) -> tuple[float, int]
         for page in db.keyset_pages_where(schema.HISTORY.name, cols, "HistoryId", "IdentityStoreId", store, 5000):
             for row in page:
                 _, doc = convert_row(row, store)
-                prebuilt.append((f"bench-floor-history-{store}", document_id(row[0]), doc))
+                prebuilt.append((f"{tag}-floor-history-{store}", document_id(row[0]), doc))
     search = SearchClient(es_url)
     for store in stores:
-        search.delete_index(f"bench-floor-history-{store}")
-        search.ensure_index(f"bench-floor-history-{store}", mappings=HISTORY_INDEX_MAPPINGS)
+        search.ensure_index(f"{tag}-floor-history-{store}", mappings=HISTORY_INDEX_MAPPINGS)
     started = time.perf_counter()
     read = 0
     for store in stores:
@@ -91,7 +91,7 @@ def run_floor(sample: Path, es_url: str, stores: list[int]) -> tuple[float, int]
     return seconds, read
 
 
-def run_naive(sample: Path, es_url: str, stores: list[int], slice_rows: int) -> tuple[float, int]:
+def run_naive(sample: Path, es_url: str, stores: list[int], slice_rows: int, tag: str) -> tuple[float, int]:
     db = open_sqlite(next((sample / "source").glob("*.db")), read_only=True)
     cols = schema.HISTORY.column_names
     rows = []
@@ -102,13 +102,12 @@ def run_naive(sample: Path, es_url: str, stores: list[int], slice_rows: int) -> 
     target = sqlite3.connect(sample / "naive.db", isolation_level=None)
     target.execute("CREATE TABLE H (HistoryId INTEGER PRIMARY KEY, Store INTEGER, Doc TEXT)")
     search = SearchClient(es_url)
-    search.delete_index("bench-naive-history")
-    search.ensure_index("bench-naive-history", mappings=HISTORY_INDEX_MAPPINGS)
+    search.ensure_index(f"{tag}-naive-history", mappings=HISTORY_INDEX_MAPPINGS)
     started = time.perf_counter()
     for row in rows:
         converted, doc = convert_row(row, stores[0])
         target.execute("INSERT INTO H VALUES (?, ?, ?)", (converted[0], stores[0], doc))
-        search.client.index(index="bench-naive-history", id=document_id(row[0]), document=json.loads(doc))
+        search.client.index(index=f"{tag}-naive-history", id=document_id(row[0]), document=json.loads(doc))
     return time.perf_counter() - started, len(rows)
 
 
@@ -122,8 +121,9 @@ def main() -> int:
     slice_rows = 2_000 if args.quick else 10_000
     work = Path(tempfile.mkdtemp(prefix="bench-history-"))
     started_node = None
+    es_url = args.es_url
+    tag = f"bench-{uuid.uuid4().hex[:8]}"  # this run's indexes, deleted at the end
     try:
-        es_url = args.es_url
         if es_url is None:
             sys.path.insert(0, str(REPO / "tests" / "testbed"))
             import es_node  # the test bed's node (tests/testbed/es_node.py)
@@ -133,10 +133,10 @@ def main() -> int:
         t0 = time.perf_counter()
         sample = generate_sample(SampleSpec(out=work / "sample", history=rows))
         print(f"sample: {rows} history rows generated in {time.perf_counter() - t0:.1f} s")
-        engine_s, moved, peak_kib = run_engine(sample, es_url)
+        engine_s, moved, peak_kib = run_engine(sample, es_url, tag)
         stores = moved_stores(sample)
-        floor_s, read = run_floor(sample, es_url, stores)
-        naive_s, naive_rows = run_naive(sample, es_url, stores, slice_rows)
+        floor_s, read = run_floor(sample, es_url, stores, tag)
+        naive_s, naive_rows = run_naive(sample, es_url, stores, slice_rows, tag)
         naive_total = naive_s / max(naive_rows, 1) * moved
         print(f"engine: {moved} rows in {engine_s:.2f} s = {moved / engine_s:,.0f} rows/s, "
               f"peak RSS {peak_kib / 1024:.0f} MiB")
@@ -146,6 +146,10 @@ def main() -> int:
         print(f"engine/floor: {engine_s / floor_s:.2f}")
         print(f"naive/engine: {naive_total / engine_s:.2f}")
     finally:
+        if es_url is not None and started_node is None:
+            with SearchClient(es_url) as search:
+                for index in search.client.indices.get(index=f"{tag}-*"):  # deletes need exact names
+                    search.delete_index(index)
         if started_node is not None:
             es_node.stop(started_node)
         shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,56 @@
+"""Every benchmark under bench/ runs at its --quick size in CI, so none of them rots.
+
+Figures are printed, never asserted here (timings are for bench/, not for tests): each run must end
+with exit 0 and print its ratio line(s) with a number."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+try:
+    from tests.testbed import es_node as node_control
+except ModuleNotFoundError:  # tests/ is not a package here: pytest put tests/ itself on sys.path
+    from testbed import es_node as node_control  # type: ignore[no-redef]
+
+if TYPE_CHECKING:
+    from tests.testbed.fixtures_es import EsNode
+
+pytest_plugins = [
+    node_control.__name__.rpartition(".")[0] + ".fixtures_es",
+    node_control.__name__.rpartition(".")[0] + ".fixtures_samba",
+]
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+# bench file -> (the test bed it needs, the ratio lines it prints)
+BENCHMARKS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "history.py": ("elasticsearch", ("engine/floor", "naive/engine")),
+    "startup.py": (None, ("ratio",)),
+}
+
+
+def test_every_benchmark_has_a_ci_entry() -> None:
+    found = {p.name for p in BENCH.glob("*.py") if p.name != "__init__.py"}
+    assert found == set(BENCHMARKS), "add the benchmark to BENCHMARKS so CI runs its --quick size"
+
+
+@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+def test_benchmark_runs_at_its_quick_size_and_prints_its_ratios(name: str, request: pytest.FixtureRequest) -> None:
+    needs, lines = BENCHMARKS[name]
+    args = [sys.executable, str(BENCH / name), "--quick"]
+    if needs == "elasticsearch":
+        node: EsNode = request.getfixturevalue("es_node")
+        args += ["--es-url", node.url]
+    elif needs == "samba":
+        request.getfixturevalue("samba_corp")
+    done = subprocess.run(args, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    sys.stdout.write(done.stdout)  # the figures, in the CI log with -s / on failure
+    for line in lines:
+        assert re.search(rf"^{re.escape(line)}: \d+(\.\d+)?", done.stdout, re.M), f"no '{line}: X' line"
