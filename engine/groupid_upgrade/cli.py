@@ -247,6 +247,8 @@ def _print_run(result: Any) -> None:
     for module in result.modules:
         click.echo(f"  {module.module:<14} {module.status:<19} {module.done} done, {module.already_done} already "
                    f"done, {module.failed} failed{' (' + module.reason + ')' if module.reason else ''}")
+        for note in module.notes:
+            click.echo(f"      {note}")
         for failure in module.failures:
             click.echo(f"      failed: {failure.name}: {failure.error['message']}")
     if not result.what_if:

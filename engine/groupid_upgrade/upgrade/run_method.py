@@ -51,6 +51,7 @@ class ModuleResult(WireModel):
     failed: int = 0
     failures: list[UnitFailure] = Field(default_factory=list)
     reason: str | None = None
+    notes: list[str] = Field(default_factory=list, description="What an admin should know of the result.")
 
 
 class RunResult(Result):
@@ -175,6 +176,8 @@ class Executor:
                     self.reporter.check_cancelled("the upgrade")
                     self.reporter.progress("upgrade", "Upgrading GroupID", f"{module}: {unit.name}", position, total)
                     self._run_unit(unit, done, result, log)
+                if module == "History" and not self.what_if:
+                    result.notes = self._history_notes()
                 result.status = module_status(result)
                 results.append(result)
                 log.write("module-finished", module=module, status=result.status, done=result.done,
@@ -189,6 +192,18 @@ class Executor:
             log.close()
         return RunResult(run_id=self.run_id, status=status, what_if=self.what_if, modules=results,
                          log_path=str(self.target.log_path()))
+
+    def _history_notes(self) -> list[str]:
+        from ..target import schema as target_schema
+
+        db = self.target.db
+        rows = db.count(target_schema.HISTORY.name)
+        waiting = db.count(target_schema.SEARCH_OUTBOX.name)
+        notes = [f"{rows:,} history rows in the target database"]
+        if waiting:
+            notes.append(f"{waiting:,} history documents wait in the outbox: a run with target.elasticsearch in the "
+                         "answer file sends them")
+        return notes
 
     def _drain_outbox(self, done: set[str], result: ModuleResult, log: RunLog) -> None:
         """History kept by an earlier run without Elasticsearch goes out first (nothing is lost)."""
