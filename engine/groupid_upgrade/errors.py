@@ -92,6 +92,7 @@ CATALOG: dict[str, ErrorSpec] = {
     "DirectoryCertificateInvalid": ErrorSpec("SecurityError", ENGINE_ERROR, EXIT_FAILED),
     "DirectoryOperationFailed": ErrorSpec("InvalidOperation", ENGINE_ERROR, EXIT_FAILED),
     "DirectoryNotConfigured": ErrorSpec("ObjectNotFound", ENGINE_ERROR, EXIT_FAILED),
+    "ServiceAccountCannotReadForest": ErrorSpec("PermissionDenied", ENGINE_ERROR, EXIT_FAILED),
     "SearchUnreachable": ErrorSpec("ConnectionError", ENGINE_ERROR, EXIT_FAILED),
     "SearchOperationFailed": ErrorSpec("InvalidOperation", ENGINE_ERROR, EXIT_FAILED),
     "SnapshotRepositoryInvalid": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_FAILED),
