@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +40,13 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture()
-def sample(pristine: Path, tmp_path: Path) -> Path:
+def sample(pristine: Path, tmp_path: Path) -> Iterator[Path]:
+    """A private copy of the sample; after the test, its source must be byte for byte as before (R4)."""
     copy = tmp_path / "sample"
     shutil.copytree(pristine, copy)
-    return copy
+    before = tree_checksums(copy / "source")
+    yield copy
+    assert tree_checksums(copy / "source") == before, "R4: the test's run changed the source"
 
 
 def tree_checksums(root: Path) -> dict[str, str]:
@@ -141,7 +145,9 @@ def test_r15_second_run_changes_nothing_and_reports_everything_already_done(samp
 
 def test_r16_with_faults_exactly_the_faulty_items_fail(tmp_path: Path) -> None:
     sample = generate_sample(SampleSpec(out=tmp_path / "faulty", history=100, with_faults=True))
+    before = tree_checksums(sample / "source")
     proc = engine("run", "--answer-file", str(sample / "answers.json"), "--json", check=1)
+    assert tree_checksums(sample / "source") == before  # R4
     result = json.loads(proc.stdout)
     failed = {f["unit"]: f["error"] for m in result["modules"] for f in m["failures"]}
     assert set(failed) == {
@@ -160,7 +166,9 @@ def test_r16_with_faults_exactly_the_faulty_items_fail(tmp_path: Path) -> None:
     assert result["status"] == "PartiallySucceeded"
 
 
-def test_r16_an_xml_bomb_and_an_external_entity_are_refused_unexpanded(sample: Path) -> None:
+def test_r16_an_xml_bomb_and_an_external_entity_are_refused_unexpanded(pristine: Path, tmp_path: Path) -> None:
+    sample = tmp_path / "hostile"  # not the ``sample`` fixture: this test adds files to the source
+    shutil.copytree(pristine, sample)
     jobs = next((sample / "source").rglob("Synchronize/Jobs/Jobs"))
     (jobs / "Bomb.dtmconfig").write_text(
         '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;">]>'
@@ -168,7 +176,9 @@ def test_r16_an_xml_bomb_and_an_external_entity_are_refused_unexpanded(sample: P
     (jobs / "Xxe.dtmconfig").write_text(
         '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><DtmConfig><Job Id="&e;"/>'
         '</DtmConfig>')
+    before = tree_checksums(sample / "source")
     result = json.loads(engine("run", "--answer-file", str(sample / "answers.json"), "--json", check=1).stdout)
+    assert tree_checksums(sample / "source") == before  # R4
     failed = {f["unit"]: f["error"] for m in result["modules"] for f in m["failures"]}
     for name in ("Bomb", "Xxe"):
         err = failed[f"Synchronize/job-file:Jobs/{name}.dtmconfig"]
