@@ -1,7 +1,9 @@
 """tests/testbed/up then down: the servers answer in between and no process of theirs is left after.
 
 Named to run first: the Samba DCs bind fixed loopback addresses, so this runs before any session
-fixture has started its own.
+fixture has started its own. When a developer's test bed is already up (started by ``up`` for a
+working session), ``up`` must hand back those same servers, and ``down`` is not run: it would stop
+servers other work relies on. CI starts from nothing, so there the whole cycle runs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,24 @@ def _run(script: str) -> subprocess.CompletedProcess:
                           timeout=600, stdin=subprocess.DEVNULL)
 
 
+def _running_testbed_pids() -> set[int]:
+    """PIDs of test-bed servers already running in the state directory ``up`` uses."""
+    from tests.testbed import es_node, samba_dc
+    from tests.testbed.fixtures_es import testbed_es_state_dir
+    from tests.testbed.fixtures_samba import CORP, FABRIKAM, state_dir_path
+
+    pids: set[int] = set()
+    for spec in (CORP, FABRIKAM):
+        env = samba_dc.status(state_dir_path(), str(spec["domain"]))
+        if env and env.get("LDAP_PID"):
+            pids.add(int(env["LDAP_PID"]))
+    if es_node.is_up(testbed_es_state_dir()):
+        pids.add(int(es_node.status(testbed_es_state_dir())["pid"]))
+    return pids
+
+
 def test_up_prints_the_servers_and_down_leaves_no_process_of_theirs() -> None:
+    already = _running_testbed_pids()
     up = _run("up")
     assert up.returncode == 0, up.stderr
     env = dict(line.split("=", 1) for line in up.stdout.splitlines())
@@ -36,6 +55,9 @@ def test_up_prints_the_servers_and_down_leaves_no_process_of_theirs() -> None:
     pids = [int(env[k]) for k in ("LDAP_PID", "FABRIKAM_LDAP_PID", "ES_PID")]
     family = {p for pid in pids for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]}
     assert len(family) >= 3
+    if already:
+        assert already <= set(pids), "up started new servers in place of the running ones"
+        return
     down = _run("down")
     assert down.returncode == 0, down.stderr
     deadline = time.monotonic() + 30
