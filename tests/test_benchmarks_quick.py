@@ -32,6 +32,8 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 BENCHMARKS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "history.py": ("elasticsearch", ("engine/floor", "naive/engine")),
     "startup.py": (None, ("ratio",)),
+    "groups.py": ("samba", ("engine/ldap3",)),
+    "backup.py": (None, ("engine/baseline",)),
 }
 
 

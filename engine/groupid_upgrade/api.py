@@ -20,6 +20,10 @@ if TYPE_CHECKING:
 METHOD_TABLE: dict[str, str] = {
     "upgrade.plan": "groupid_upgrade.upgrade.plan_method:PLAN_METHOD",
     "upgrade.run": "groupid_upgrade.upgrade.run_method:RUN_METHOD",
+    "group.upgrade": "groupid_upgrade.groups.method:GROUP_METHOD",
+    "backup.create": "groupid_upgrade.backup.methods:BACKUP_METHOD",
+    "backup.verify": "groupid_upgrade.backup.methods:VERIFY_METHOD",
+    "backup.restore": "groupid_upgrade.backup.methods:RESTORE_METHOD",
 }
 
 ENGINE_METHODS = ("engine.hello", "engine.describe", "engine.shutdown")

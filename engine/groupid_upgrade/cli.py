@@ -278,6 +278,160 @@ def run(answer_file: Path, modules: tuple[str, ...], what_if: bool, validate_onl
     run_command(as_json, work, verbose=verbose)
 
 
+def _print_groups(result: Any) -> None:
+    click.echo(f"Upgrade-Group {'what-if ' if result.what_if else ''}completed: {result.status}")
+    click.echo(f"  {result.selected} selected: {result.upgraded} upgraded, {result.would_upgrade} would be upgraded, "
+               f"{result.already_upgraded} already upgraded, {result.skipped} skipped, {result.failed} failed")
+    if result.history_rows is not None:
+        click.echo(f"  {result.history_rows} history rows of these groups upgraded")
+
+
+@main.command()
+@click.option("--answer-file", "answer_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The answer file (JSON): the target and the directories.")
+@click.option("--identity", "identity", multiple=True, help="A group: DN, objectGUID, CN, name or sAMAccountName "
+                                                             "(repeatable).")
+@click.option("--search-container", "containers", multiple=True, help="A container DN to search (repeatable).")
+@click.option("--search-container-scope-list", "--search-containers-scope-list", "scopes", multiple=True,
+              type=click.IntRange(1, 2), help="Per container, by position: 1 this container, 2 subtree (default).")
+@click.option("--group-type", "group_types", multiple=True, type=int,
+              help="1 non-managed, 2 Smart Group, 3 parent Dynasty, 6 password-expiry (repeatable).")
+@click.option("--identity-store-id", "store_id", type=int, help="The target identity store whose groups to upgrade.")
+@click.option("--keep-user-history", is_flag=True, help="Also upgrade the history of the groups.")
+@click.option("--extension-data-attribute", "data_attributes", multiple=True,
+              help="The attribute holding the definitions when not extensionData (repeatable).")
+@click.option("--group-id-version", "version", help="9, 10, 9.0 or 10.0.")
+@click.option("--what-if", "what_if", is_flag=True, help="Show the groups that would be upgraded; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every group's record as it comes.")
+def group(answer_file: Path, identity: tuple[str, ...], containers: tuple[str, ...], scopes: tuple[int, ...],
+          group_types: tuple[int, ...], store_id: int | None, keep_user_history: bool,
+          data_attributes: tuple[str, ...], version: str | None, what_if: bool, as_json: bool, verbose: bool) -> None:
+    """Upgrade chosen groups after the first run (Upgrade-Group); one record per group."""
+    from .groups.method import GroupUpgradeParams, group_upgrade_handler
+
+    def work(reporter: Reporter) -> tuple[Any, int]:
+        params = GroupUpgradeParams(answer_file=answer_file, identity=list(identity) or None,
+                                    search_container=list(containers) or None,
+                                    search_container_scope_list=list(scopes) or None,
+                                    group_type=list(group_types) or None, identity_store_id=store_id,
+                                    keep_user_history=keep_user_history,
+                                    extension_data_attributes=list(data_attributes) or None,
+                                    group_id_version=version, what_if=what_if)
+        result = group_upgrade_handler(params, reporter)
+        _emit(result, as_json, _print_groups)
+        return result, EXIT_OK if result.status == "Succeeded" else EXIT_FAILED
+
+    run_command(as_json, work, verbose=verbose)
+
+
+# --- backup sets (issue 7; R17, R18) --------------------------------------------------------------
+def _print_backup(result: Any) -> None:
+    manifest = result.manifest
+    click.echo(f"Backup set {manifest.get('setId')} written to {result.path}")
+    for part in manifest.get("parts", []):
+        click.echo(f"  backed up  {part['name']}")
+    for item in manifest.get("leftOut", []):
+        click.echo(f"  left out   {item['part']}: {item['reason']}")
+    files = manifest.get("files", [])
+    click.echo(f"  {len(files)} files, {sum(f['size'] for f in files)} bytes; manifest.json written last.")
+
+
+@main.command()
+@click.option("--answer-file", "answer_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The answer file (JSON): the source, its Elasticsearch and the directories.")
+@click.option("--destination", required=True, type=click.Path(path_type=Path), help="A new or empty folder.")
+@click.option("--include", "include", multiple=True, help="A part to back up (repeatable; default: all that exist).")
+@click.option("--zip", "zip_it", is_flag=True, help="Pack the finished set into <destination>.zip.")
+@click.option("--elasticsearch-stopped", is_flag=True, help="Copy the Elasticsearch data folder (no node may answer).")
+@click.option("--sql-server-backup-file", help="SQL Server source: the backup file's path on the server's disk.")
+@click.option("--what-if", "what_if", is_flag=True, help="Show what would be backed up; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every record as it comes.")
+def backup(answer_file: Path, destination: Path, include: tuple[str, ...], zip_it: bool, elasticsearch_stopped: bool,
+           sql_server_backup_file: str | None, what_if: bool, as_json: bool, verbose: bool) -> None:
+    """Write one verifiable backup set of the source installation (Backup-GroupIDData)."""
+    from .backup.methods import BackupParams, backup_handler
+
+    def work(reporter: Reporter) -> tuple[Any, int]:
+        params = BackupParams(answer_file=answer_file, destination=destination, include=list(include) or None,
+                              zip=zip_it, elasticsearch_stopped=elasticsearch_stopped,
+                              sql_server_backup_file=sql_server_backup_file, what_if=what_if)
+        result = backup_handler(params, reporter)
+        _emit(result, as_json, _print_backup)
+        return result, EXIT_OK
+
+    run_command(as_json, work, verbose=verbose)
+
+
+def _print_verify(report: Any) -> None:
+    if report.ok:
+        click.echo(f"Backup set {report.path} verified: {report.files_checked} files, {report.bytes_checked} bytes, "
+                   "every part readable.")
+    else:
+        click.echo(f"Backup set {report.path} FAILED verification: {len(report.problems)} problem(s).")
+        for problem in report.problems:
+            where = " ".join(x for x in (problem.part, problem.path) if x)
+            click.echo(f"  - {where + ': ' if where else ''}{problem.problem}")
+    for item in report.not_checked:
+        click.echo(f"  not checked: {item}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--answer-file", "answer_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The answer file, for checks that need servers' credentials (optional).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def verify(path: Path, answer_file: Path | None, as_json: bool) -> None:
+    """Check a backup set without restoring it (Test-GroupIDBackup); exit 4 when it has problems."""
+    from .backup.methods import VerifyParams, verify_handler
+    from .errors import EXIT_VERIFY_PROBLEMS
+
+    def work(reporter: Reporter) -> tuple[Any, int]:
+        report = verify_handler(VerifyParams(path=path, answer_file=answer_file), reporter)
+        _emit(report, as_json, _print_verify)
+        return report, EXIT_OK if report.ok else EXIT_VERIFY_PROBLEMS
+
+    run_command(as_json, work)
+
+
+def _print_restore(report: Any) -> None:
+    click.echo(f"Restore {'what-if ' if report.what_if else ''}of backup set {report.set_id} from {report.path}")
+    for part in report.parts:
+        click.echo(f"  {part.part:<24} {part.status:<13} {part.written} written, {part.unchanged} unchanged"
+                   f"{' -> ' + part.destination if part.destination else ''}")
+        for note in part.notes:
+            click.echo(f"      {note}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--answer-file", "answer_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The answer file: the source locations and servers to restore into.")
+@click.option("--include", "include", multiple=True, required=True, help="A part to restore (repeatable), or All.")
+@click.option("--to", "to", type=click.Path(file_okay=False, path_type=Path),
+              help="Restore the file parts under this folder instead of the source locations.")
+@click.option("--force", is_flag=True, help="Overwrite destinations that differ from the set and are newer.")
+@click.option("--container", "containers", multiple=True,
+              help="Restore group attributes only under this container DN (repeatable).")
+@click.option("--what-if", "what_if", is_flag=True, help="Show what would be restored; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("-v", "--verbose", is_flag=True, help="Print every record as it comes.")
+def restore(path: Path, answer_file: Path, include: tuple[str, ...], to: Path | None, force: bool,
+            containers: tuple[str, ...], what_if: bool, as_json: bool, verbose: bool) -> None:
+    """Restore chosen parts of a verified backup set (Restore-GroupIDData)."""
+    from .backup.methods import RestoreParams, restore_handler
+
+    def work(reporter: Reporter) -> tuple[Any, int]:
+        params = RestoreParams(path=path, answer_file=answer_file, include=list(include), to=to, force=force,
+                               what_if=what_if, containers=list(containers) or None)
+        report = restore_handler(params, reporter)
+        _emit(report, as_json, _print_restore)
+        return report, EXIT_OK
+
+    run_command(as_json, work, verbose=verbose)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
     sys.exit(EXIT_USAGE)

@@ -105,11 +105,16 @@ CATALOG: dict[str, ErrorSpec] = {
     "DynastyMemberAlone": ErrorSpec("InvalidOperation", ENGINE_ERROR, EXIT_FAILED),
     "SearchScopeMismatch": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_USAGE),
     "GroupChangedConcurrently": ErrorSpec("InvalidOperation", ENGINE_ERROR, EXIT_FAILED),
+    "GroupDefinitionInvalid": ErrorSpec("InvalidData", ENGINE_ERROR, EXIT_FAILED),
+    "IdentityStoreNotFound": ErrorSpec("ObjectNotFound", ENGINE_ERROR, EXIT_USAGE),
     # backup (R17, R18)
     "BackupDestinationInvalid": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_FAILED),
     "BackupSetInvalid": ErrorSpec("InvalidData", ENGINE_ERROR, EXIT_VERIFY_PROBLEMS),
     "RestoreWouldOverwrite": ErrorSpec("InvalidOperation", ENGINE_ERROR, EXIT_FAILED),
     "UnsafePath": ErrorSpec("SecurityError", ENGINE_ERROR, EXIT_FAILED),
+    "BackupPartUnknown": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_USAGE),
+    "BackupPartUnavailable": ErrorSpec("ObjectNotFound", ENGINE_ERROR, EXIT_FAILED),
+    "ElasticsearchRunning": ErrorSpec("ResourceBusy", ENGINE_ERROR, EXIT_FAILED),
     "OutputPathInvalid": ErrorSpec("InvalidArgument", ENGINE_ERROR, EXIT_USAGE),
 }
 

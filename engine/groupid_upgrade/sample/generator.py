@@ -596,8 +596,8 @@ class SampleGenerator:
                 "programFiles": f"target/Program Files/Imanami/{target_name}",
                 "programData": f"target/ProgramData/Imanami/{target_name}",
             },
-            # The modules this version of the engine runs; Groups joins with its issue.
-            "modules": ["Configuration", "Synchronize", "Schedules", "Reports", "History"],
+            # Every module; Groups is Skipped until the domain controllers are added under directories.
+            "modules": ["Configuration", "Synchronize", "Schedules", "Reports", "History", "Groups"],
             "answers": self._answers(),
             "directories": {},
             "secretsFile": "secrets.json",

@@ -471,6 +471,8 @@ class DirectoryClient:
         dn: str,
         new_values: Mapping[str, Sequence[bytes]],
         expected: Mapping[str, Sequence[bytes]],
+        *,
+        reread: bool = True,
     ) -> bool:
         """Set the attributes in ``new_values`` on ``dn`` only if they still hold ``expected``.
 
@@ -480,15 +482,20 @@ class DirectoryClient:
         single-valued attribute expected empty was set). Either failure raises
         ``GroupChangedConcurrently`` and nothing is changed. Returns False when there was nothing to
         change. An empty list means "absent".
+
+        ``reread=False`` skips the first read when ``expected`` was read from the server in the same
+        step (a paged search): the modify alone then detects the change, since deleting a value that is
+        gone, or adding to a single-valued attribute that was set meanwhile, is refused by the server.
         """
         names = list(dict.fromkeys([*expected, *new_values]))
-        current = self.read_entry(dn, names)
-        if current is None:
-            raise self._error("GroupNotFound", f"The group {dn} does not exist on {self.url}.")
-        have = {k.lower(): v for k, v in current["attributes"].items()}
-        for name in names:
-            if sorted(have.get(name.lower(), [])) != sorted(bytes(v) for v in expected.get(name, [])):
-                raise self._changed(dn, name)
+        if reread:
+            current = self.read_entry(dn, names)
+            if current is None:
+                raise self._error("GroupNotFound", f"The group {dn} does not exist on {self.url}.")
+            have = {k.lower(): v for k, v in current["attributes"].items()}
+            for name in names:
+                if sorted(have.get(name.lower(), [])) != sorted(bytes(v) for v in expected.get(name, [])):
+                    raise self._changed(dn, name)
         changes: dict[str, list[tuple[str, list[bytes]]]] = {}
         for name in names:
             old = [bytes(v) for v in expected.get(name, [])]

@@ -440,3 +440,50 @@ def insert(table: str, columns: Sequence[str], dialect: Dialect) -> str:
     names = ", ".join(quote(_check_identifier(c)) for c in columns)
     marks = ", ".join("?" for _ in columns)
     return f"INSERT INTO {table_name(schema, tbl, dialect)} ({names}) VALUES ({marks})"
+
+
+# --- backup and restore (T-SQL only; rules R17, R18) ----------------------------------------------
+# SQL Server takes no parameter markers for a database name in BACKUP/RESTORE; the name is quoted as
+# an identifier ([...], ``]`` doubled) and the path as a Unicode literal (N'...', ``'`` doubled). The
+# path is on the SQL Server's own disk, not on the engine's machine.
+TSQL_ONLY: dict[str, str] = {
+    "backup_database": "BACKUP DATABASE {database} TO DISK = {path} WITH CHECKSUM, COPY_ONLY, INIT, "
+                       "NAME = {name}",
+    "restore_verifyonly": "RESTORE VERIFYONLY FROM DISK = {path} WITH CHECKSUM",
+    "restore_database": "RESTORE DATABASE {database} FROM DISK = {path} WITH CHECKSUM, REPLACE, RECOVERY",
+    "integrity_check": "DBCC CHECKDB WITH NO_INFOMSGS",
+}
+
+
+def tsql_identifier(name: str) -> str:
+    if not name or "\x00" in name or len(name) > 128:
+        raise ValueError("a SQL Server identifier is 1 to 128 characters without NUL")
+    return "[" + name.replace("]", "]]") + "]"
+
+
+def tsql_literal(text: str) -> str:
+    if "\x00" in text:
+        raise ValueError("a T-SQL string literal cannot hold NUL")
+    return "N'" + text.replace("'", "''") + "'"
+
+
+def tsql_backup_statement(name: str, *, database: str | None = None, path: str, label: str = "") -> str:
+    """A T-SQL backup/restore statement of ``TSQL_ONLY`` with its database name and path quoted."""
+    fills = {"path": tsql_literal(path), "name": tsql_literal(label or "GroupIDUpgrade backup")}
+    if database is not None:
+        fills["database"] = tsql_identifier(database)
+    return TSQL_ONLY[name].format(**fills)
+
+
+def run_tsql_to_end(db: Database, sql: str) -> None:
+    """Run a statement that must not sit in a transaction (BACKUP, RESTORE) and read every result
+    and message it returns, so an error in a later batch of its output is raised, not dropped."""
+    previous = db.connection.autocommit
+    db.connection.autocommit = True
+    try:
+        cursor = db.connection.cursor()
+        cursor.execute(sql)
+        while cursor.nextset():
+            pass
+    finally:
+        db.connection.autocommit = previous

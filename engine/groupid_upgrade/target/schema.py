@@ -194,7 +194,25 @@ SEARCH_OUTBOX = Table(
     ),
 )
 
+GROUP = Table(
+    "Gid.Group",
+    "ObjectGuid",
+    (
+        ("ObjectGuid", "key", False),  # the group's objectGUID in the directory (Upgrade-Group, R13)
+        ("IdentityStoreId", "int", False),
+        ("DistinguishedName", "text", False),
+        ("Name", "text", False),
+        ("SamAccountName", "text", True),
+        ("GroupType", "int", False),  # 1..6, the vendor's GroupType numbers
+        ("ParentObjectGuid", "key", True),  # Dynasty middle/leaf: the parent's objectGUID
+        ("DefinitionJson", "text", False),  # the IMSG* pseudo-attributes (docs/formats.md, Groups in 11)
+        ("SourceVersion", "text", True),  # the GroupID version that wrote the 9/10 definition
+        ("UpgradedOn", "datetime", False),
+    ),
+)
+
 TABLES: tuple[Table, ...] = (
     UPG_SETTING, LEDGER, RUN, IDENTITY_STORE, MESSAGING_PROVIDER, SETTING, WORKFLOW_APPROVER, DATA_SOURCE,
     SYNC_JOB, JOB_COLLECTION, SCHEDULE, SCHEDULE_TARGET, REPORT_BINDING, HISTORY, SEARCH_OUTBOX,
+    GROUP,
 )

@@ -29,7 +29,7 @@ from .plan_method import PlanParams, compute_blueprint, load_settings
 # Modules this version of the engine can run (History and Groups land with their issues).
 # The target cannot be written at all: the run stops (its ledger is consistent) and resumes next time.
 RUN_STOPPING_ERRORS = frozenset({"TargetLocked", "TargetWriteFailed"})
-RUNNABLE_MODULES = ("Configuration", "Synchronize", "Schedules", "Reports", "History")
+RUNNABLE_MODULES = ("Configuration", "Synchronize", "Schedules", "Reports", "History", "Groups")
 ModuleStatus = Literal["Succeeded", "PartiallySucceeded", "Failed", "Skipped"]
 
 
@@ -171,6 +171,10 @@ class Executor:
                 if module == "History" and not self.what_if:
                     self._drain_outbox(done, result, log)
                     self._recheck_history(module_units, done, result, log)
+                if module == "Groups":  # no planned units: the groups come from the directory (R13)
+                    from ..groups.method import run_groups_module
+
+                    run_groups_module(self, done, result, log)
                 for unit in module_units:
                     position += 1
                     self.reporter.check_cancelled("the upgrade")
@@ -178,7 +182,8 @@ class Executor:
                     self._run_unit(unit, done, result, log)
                 if module == "History" and not self.what_if:
                     result.notes = self._history_notes()
-                result.status = module_status(result)
+                if result.status != "Skipped":
+                    result.status = module_status(result)
                 results.append(result)
                 log.write("module-finished", module=module, status=result.status, done=result.done,
                           alreadyDone=result.already_done, failed=result.failed)

@@ -1,0 +1,169 @@
+"""Upgrade-Group benchmark (issue #6): the engine's group pipeline vs a plain ldap3 loop.
+
+    python bench/groups.py [--groups N] [--quick]
+
+Against the test bed's corp.example.com Samba DC (started when it is not up, stopped again then):
+creates two OUs of N Smart Groups each (default 5,000; --quick: 500) in OUs with unique names, then
+measures in the same run:
+  (a) engine: ``group.upgrade`` with ``searchContainer`` = the first OU, in process: the prerequisite,
+      one paged search, conversion, one conditional modify per group, the target rows and ledger
+      (SQLite), records and progress;
+  (b) ldap3: a plain loop over the second OU doing the same reads (one paged search of the same
+      attributes) and the same modifies (delete the values read, add the new ones), nothing else.
+Prints groups/s of each and the line ``engine/ldap3: X`` (engine groups/s over loop groups/s). Both
+OUs are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import ldap3  # noqa: E402
+from tests.testbed import samba_dc  # noqa: E402
+from tests.testbed.fixtures_samba import CORP, state_dir_path  # noqa: E402
+from tests.testbed.seed import seed_ldif  # noqa: E402
+
+from groupid_upgrade.answerfile import load_answer_file  # noqa: E402
+from groupid_upgrade.groups.conversion import encode_eleven  # noqa: E402
+from groupid_upgrade.groups.method import GroupUpgradeParams, group_upgrade_handler  # noqa: E402
+from groupid_upgrade.model.installation import GroupType  # noqa: E402
+from groupid_upgrade.reporting import CollectingReporter  # noqa: E402
+from groupid_upgrade.sample.generator import SampleSpec, generate_sample  # noqa: E402
+from groupid_upgrade.source.group_definition import GroupDefinition, encode  # noqa: E402
+from groupid_upgrade.upgrade.run_method import run_upgrade  # noqa: E402
+
+ATTRIBUTES = ["objectGUID", "cn", "name", "sAMAccountName", "objectClass", "extensionData", "extensionAttribute12",
+              "extensionAttribute13", "extensionAttribute14", "extensionAttribute15"]
+
+
+def connect(env: dict[str, str]) -> ldap3.Connection:
+    tls = ldap3.Tls(ca_certs_file=env["LDAP_CA_FILE"])
+    server = ldap3.Server(env["LDAP_ADDRESS"], port=636, use_ssl=True, tls=tls, get_info=ldap3.NONE)
+    password = Path(env["LDAP_PASSWORD_FILE"]).read_text().strip()
+    return ldap3.Connection(server, env["LDAP_BIND_DN"], password, auto_bind=True)
+
+
+def make_groups(conn: ldap3.Connection, ou: str, count: int, tag: str) -> None:
+    if not conn.add(ou, ["top", "organizationalUnit"]):
+        raise SystemExit(f"cannot create {ou}: {conn.result}")
+    base = ou.split(",", 1)[1]
+    staff = f"OU=Staff,{base}"
+    for i in range(count):
+        defn = GroupDefinition(GroupType.SMART_GROUP, ["user"], f'(department Equals "D{i % 50}")', staff,
+                               expiry_days=[None, 30, 90][i % 3], last_update="2024-05-01T02:00:00Z", version="10.0")
+        if not conn.add(f"CN=G{i:06d},{ou}", ["top", "group"],
+                        {"sAMAccountName": f"b{tag[-7:]}{i:06d}", **encode(defn)}):
+            raise SystemExit(f"cannot create group {i}: {conn.result}")
+
+
+def drop(conn: ldap3.Connection, ou: str) -> None:
+    entries = conn.extend.standard.paged_search(ou, "(objectClass=*)", ldap3.SUBTREE, attributes=[],
+                                                paged_size=500, generator=False)
+    for dn in sorted((e["dn"] for e in entries if e.get("type") == "searchResEntry"), key=len, reverse=True):
+        conn.delete(dn)
+
+
+def prepare_target(work: Path, env: dict[str, str]) -> Path:
+    """A sample target after its first run (Configuration and History), with corp.example.com's DC."""
+    sample = generate_sample(SampleSpec(out=work / "sample", history=200))
+    answer_file = sample / "answers.json"
+    data = json.loads(answer_file.read_text())
+    data["modules"] = ["Configuration", "Synchronize", "Schedules", "Reports", "History"]
+    data["directories"] = {env["LDAP_DOMAIN"]: {
+        "url": env["LDAP_URL"], "caFile": env["LDAP_CA_FILE"],
+        "credential": {"userName": env["LDAP_BIND_DN"], "password": Path(env["LDAP_PASSWORD_FILE"]).read_text().strip()}}}
+    answer_file.write_text(json.dumps(data))
+    answer_file.chmod(0o600)
+    result = run_upgrade(load_answer_file(answer_file), CollectingReporter())
+    if result.status != "Succeeded":
+        raise SystemExit(f"the first run of the sample failed: {result.wire()}")
+    return answer_file
+
+
+def run_engine(answer_file: Path, ou: str) -> tuple[float, int]:
+    params = GroupUpgradeParams.model_validate({"answerFile": str(answer_file), "searchContainer": [ou]})
+    started = time.perf_counter()
+    result = group_upgrade_handler(params, CollectingReporter())
+    seconds = time.perf_counter() - started
+    if result.status != "Succeeded":
+        raise SystemExit(f"engine run failed: {result.wire()}")
+    return seconds, result.upgraded
+
+
+def run_loop(env: dict[str, str], ou: str, version: str) -> tuple[float, int]:
+    """The same reads and modifies with nothing around them."""
+    new_data = encode_eleven({"IMSGManagedGroupType": "2", "IMSGCriteria": "(department Equals \"D0\")"})
+    started = time.perf_counter()
+    conn = connect(env)
+    done = 0
+    for entry in conn.extend.standard.paged_search(ou, "(&(objectClass=group)(objectCategory=group))", ldap3.SUBTREE,
+                                                   attributes=ATTRIBUTES, paged_size=500, generator=True):
+        if entry.get("type") != "searchResEntry":
+            continue
+        raw = entry["raw_attributes"]
+        changes = {
+            "extensionData": [(ldap3.MODIFY_DELETE, list(raw["extensionData"])), (ldap3.MODIFY_ADD, [new_data])],
+            "extensionAttribute15": [(ldap3.MODIFY_DELETE, list(raw["extensionAttribute15"])),
+                                     (ldap3.MODIFY_ADD, [version.encode()])],
+        }
+        if not conn.modify(entry["dn"], changes):
+            raise SystemExit(f"loop modify failed: {conn.result}")
+        done += 1
+    conn.unbind()
+    return time.perf_counter() - started, done
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", type=int, default=5_000)
+    parser.add_argument("--quick", action="store_true", help="500 groups (CI)")
+    args = parser.parse_args()
+    count = 500 if args.quick else args.groups
+    state_dir = state_dir_path()
+    domain, address = str(CORP["domain"]), str(CORP["address"])
+    started_dc = samba_dc.status(state_dir, domain) is None
+    env = samba_dc.start(state_dir, domain, address, seed_ldif(state_dir, domain))
+    work = Path(tempfile.mkdtemp(prefix="bench-groups-"))
+    tag = uuid.uuid4().hex[:10]
+    conn = connect(env)
+    ous: list[str] = []
+    try:
+        answer_file = prepare_target(work, env)
+        t0 = time.perf_counter()
+        for suffix in "ab":
+            ous.append(f"OU=bench-groups-{tag}{suffix},{env['LDAP_BASE_DN']}")  # deleted at the end whatever happens
+            make_groups(conn, ous[-1], count, tag + suffix)
+        print(f"setup: 2 x {count} groups created in {time.perf_counter() - t0:.1f} s")
+        version = json.loads(answer_file.read_text())["target"]["version"]
+        loop_s, looped = run_loop(env, ous[1], version)
+        engine_s, upgraded = run_engine(answer_file, ous[0])
+        if upgraded != count or looped != count:
+            raise SystemExit(f"expected {count} groups each, engine {upgraded}, loop {looped}")
+        engine_rate, loop_rate = upgraded / engine_s, looped / loop_s
+        print(f"engine: {upgraded} groups in {engine_s:.2f} s = {engine_rate:,.0f} groups/s")
+        print(f"ldap3: {looped} groups in {loop_s:.2f} s = {loop_rate:,.0f} groups/s")
+        print(f"engine/ldap3: {engine_rate / loop_rate:.2f}")
+    finally:
+        for ou in ous:
+            drop(conn, ou)
+        conn.unbind()
+        shutil.rmtree(work, ignore_errors=True)
+        if started_dc:
+            samba_dc.stop(state_dir, domain)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("GROUPID_UPGRADE_LOG_DIR", tempfile.gettempdir())
+    sys.exit(main())
