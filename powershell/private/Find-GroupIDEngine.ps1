@@ -1,0 +1,63 @@
+function Find-GroupIDEngine {
+    <#
+    .SYNOPSIS
+    Finds the engine the module starts: the executable and its fixed arguments.
+
+    .DESCRIPTION
+    Looks, in the order of EngineSearch in GroupIDUpgrade.Decisions.psd1:
+      1. $env:GROUPID_UPGRADE_PYTHON: a python that has the groupid-upgrade package
+         (python -m groupid_upgrade serve). When it is set, it must exist: it is never skipped.
+      2. A python next to the module (python\python.exe, a .venv in the module folder or in its parent).
+      3. groupid-upgrade on PATH (groupid-upgrade serve).
+    Throws EngineNotFound naming every place it tried. The arguments are fixed words: no secret and
+    no setting ever travels on the command line.
+
+    .EXAMPLE
+    Find-GroupIDEngine
+    #>
+    [CmdletBinding()]
+    [OutputType([pscustomobject])]
+    param()
+
+    $tried = New-Object System.Collections.Generic.List[string]
+    foreach ($way in $script:Decisions.EngineSearch) {
+        switch ($way.Kind) {
+            'Env' {
+                $value = [Environment]::GetEnvironmentVariable($way.Name)
+                if ([string]::IsNullOrWhiteSpace($value)) {
+                    $tried.Add("`$env:$($way.Name) (not set)")
+                    continue
+                }
+                if (Test-Path -LiteralPath $value -PathType Leaf) {
+                    return [pscustomobject]@{ FilePath = (Resolve-Path -LiteralPath $value).ProviderPath; Arguments = $way.Arguments; Source = "`$env:$($way.Name)" }
+                }
+                $found = Get-Command -Name $value -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+                if ($null -ne $found) {
+                    return [pscustomobject]@{ FilePath = $found.Path; Arguments = $way.Arguments; Source = "`$env:$($way.Name)" }
+                }
+                $message = "The GroupID upgrade engine was not found: `$env:$($way.Name) is '$value', which is not a file or a command."
+                throw (New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target $value `
+                        -RecommendedAction "Set `$env:$($way.Name) to the full path of a python.exe that has the groupid-upgrade package installed, or remove the variable.")
+            }
+            'Beside' {
+                foreach ($relative in $way.Paths) {
+                    $candidate = Join-Path -Path $script:ModuleRoot -ChildPath $relative
+                    if (Test-Path -LiteralPath $candidate -PathType Leaf) {
+                        return [pscustomobject]@{ FilePath = (Resolve-Path -LiteralPath $candidate).ProviderPath; Arguments = $way.Arguments; Source = $candidate }
+                    }
+                    $tried.Add("$candidate (not found)")
+                }
+            }
+            'Path' {
+                $found = Get-Command -Name $way.Name -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+                if ($null -ne $found) {
+                    return [pscustomobject]@{ FilePath = $found.Path; Arguments = $way.Arguments; Source = 'PATH' }
+                }
+                $tried.Add("'$($way.Name)' on PATH (not found)")
+            }
+        }
+    }
+    $message = 'The GroupID upgrade engine was not found. Tried: ' + ($tried -join '; ') + '.'
+    throw (New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target 'groupid-upgrade' `
+            -RecommendedAction 'Install the engine (pip install groupid-upgrade) so groupid-upgrade is on PATH, or set $env:GROUPID_UPGRADE_PYTHON to a python.exe that has it.')
+}
