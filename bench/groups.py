@@ -22,6 +22,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -30,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import ldap3  # noqa: E402
+import psutil  # noqa: E402
 from tests.testbed import samba_dc  # noqa: E402
 from tests.testbed.fixtures_samba import CORP, state_dir_path  # noqa: E402
 from tests.testbed.seed import seed_ldif  # noqa: E402
@@ -91,14 +93,42 @@ def prepare_target(work: Path, env: dict[str, str]) -> Path:
     return answer_file
 
 
-def run_engine(answer_file: Path, ou: str) -> tuple[float, int]:
+class PeakRss:
+    """Samples this process's resident memory every 20 ms while the engine runs."""
+
+    def __init__(self) -> None:
+        self.process = psutil.Process()
+        self.start = self.peak = self.process.memory_info().rss
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __enter__(self) -> PeakRss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.start) / 2**20
+
+
+def run_engine(answer_file: Path, ou: str) -> tuple[float, int, float]:
+    """Seconds, groups upgraded, and how far the resident memory grew above where it started (MiB)."""
     params = GroupUpgradeParams.model_validate({"answerFile": str(answer_file), "searchContainer": [ou]})
-    started = time.perf_counter()
-    result = group_upgrade_handler(params, CollectingReporter())
-    seconds = time.perf_counter() - started
+    with PeakRss() as rss:
+        started = time.perf_counter()
+        result = group_upgrade_handler(params, CollectingReporter())
+        seconds = time.perf_counter() - started
     if result.status != "Succeeded":
         raise SystemExit(f"engine run failed: {result.wire()}")
-    return seconds, result.upgraded
+    return seconds, result.upgraded, rss.growth_mib
 
 
 def run_loop(env: dict[str, str], ou: str, version: str) -> tuple[float, int]:
@@ -147,13 +177,14 @@ def main() -> int:
         print(f"setup: 2 x {count} groups created in {time.perf_counter() - t0:.1f} s")
         version = json.loads(answer_file.read_text())["target"]["version"]
         loop_s, looped = run_loop(env, ous[1], version)
-        engine_s, upgraded = run_engine(answer_file, ous[0])
+        engine_s, upgraded, growth = run_engine(answer_file, ous[0])
         if upgraded != count or looped != count:
             raise SystemExit(f"expected {count} groups each, engine {upgraded}, loop {looped}")
         engine_rate, loop_rate = upgraded / engine_s, looped / loop_s
         print(f"engine: {upgraded} groups in {engine_s:.2f} s = {engine_rate:,.0f} groups/s")
         print(f"ldap3: {looped} groups in {loop_s:.2f} s = {loop_rate:,.0f} groups/s")
         print(f"engine/ldap3: {engine_rate / loop_rate:.2f}")
+        print(f"engine peak memory growth: {growth:.1f} MiB for {upgraded} groups")
     finally:
         for ou in ous:
             drop(conn, ou)

@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "startup.py": (None, ("ratio",)),
     "groups.py": ("samba", ("engine/ldap3",)),
     "backup.py": (None, ("engine/baseline",)),
+    "single_groups.py": ("samba", ("engine/ldap3",)),
 }
 
 

@@ -6,10 +6,13 @@ for ``engine.hello`` on every start, so the server's start-up is kept to what it
 
 from __future__ import annotations
 
+import signal
 import sys
 
 
 def main() -> None:
+    if hasattr(signal, "SIGXFSZ"):  # POSIX: a file-size limit makes a write fail with EFBIG (named), not kill us
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     if sys.argv[1:] == ["serve"]:
         from .protocol.server import run_server
 

@@ -41,6 +41,53 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+MAX_NESTING = 64  # the answer file's own shape is under 10 deep; this bounds every recursive walk of it
+
+
+def _too_deep_at(text: str) -> tuple[int, int] | None:
+    """Line and column (1-based) where ``text`` first nests deeper than ``MAX_NESTING``, if it does.
+
+    Checked before parsing: json.loads and every walk of the data (merging, paths, validation) recurse,
+    and a hostile file must get a clear error, not a RecursionError."""
+    depth = 0
+    in_string = escaped = False
+    for index, char in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_NESTING:
+                line = text.count("\n", 0, index) + 1
+                return line, index - (text.rfind("\n", 0, index) + 1) + 1
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
+def _refuse_deep_inline(data: Any) -> None:
+    """The inline settings object, bounded like a file (``MAX_NESTING``), checked without recursing."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > MAX_NESTING:
+                raise EngineError(
+                    "AnswerFileInvalid",
+                    f"The inline settings nest objects or arrays more than {MAX_NESTING} deep.",
+                    target="the inline settings",
+                    recommended_action="Give the settings the shape docs/answer-file.md documents.",
+                    extra={"errors": [{"field": "", "location": "", "message": "nested too deeply"}]},
+                )
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+
+
 def _read_json(path: Path, what: str, error_id: str) -> dict[str, Any]:
     if not path.is_file():
         raise EngineError(
@@ -53,7 +100,20 @@ def _read_json(path: Path, what: str, error_id: str) -> dict[str, Any]:
         raise EngineError(error_id, f"The {what} {path} is larger than {MAX_ANSWER_FILE_BYTES} bytes.",
                           target=str(path), recommended_action=f"Give the {what} the engine documents.")
     try:
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+        too_deep = _too_deep_at(text)
+        if too_deep is not None:
+            line, column = too_deep
+            raise EngineError(
+                error_id,
+                f"The {what} {path} nests objects or arrays more than {MAX_NESTING} deep at line {line}, "
+                f"column {column}.",
+                target=str(path),
+                recommended_action=f"Give the {what} the shape docs/answer-file.md documents.",
+                extra={"errors": [{"field": "", "location": f"line {line}, column {column}",
+                                   "message": "nested too deeply"}]},
+            )
+        data = json.loads(text)
     except UnicodeDecodeError as exc:
         raise EngineError(error_id, f"The {what} {path} is not UTF-8 text (byte {exc.start + 1}).",
                           target=str(path), recommended_action="Save the file as UTF-8.") from None
@@ -164,6 +224,7 @@ def load_answer_file(
         file_has_secrets = contains_secrets(data)
         base = file.parent
     if inline:
+        _refuse_deep_inline(inline)
         data = deep_merge(data, _resolve_paths(inline, base))
     secrets_file = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "secretsfile"), None)
     if isinstance(secrets_file, str):

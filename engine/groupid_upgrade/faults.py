@@ -3,8 +3,9 @@
 ``GROUPID_UPGRADE_KILL_AT=<point>:<n>`` makes the engine SIGKILL itself the n-th time it passes
 ``<point>`` (a real kill: no cleanup, no flush, as a power cut would). The variable holds no secret;
 it exists so that a test can stop the engine at an exact place, inside a transaction included.
-Points: ``unit-before-write``, ``unit-in-transaction``, ``unit-after-commit``, ``groups-after-directory``,
-``groups-in-transaction``, ``backup-file-copied``, ``backup-before-manifest``, ``backup-before-zip-rename``.
+Points: ``unit-before-write``, ``unit-in-transaction``, ``unit-after-commit``, ``history-in-transaction``,
+``history-after-commit``, ``groups-after-directory``, ``groups-in-transaction``, ``groups-group-written``,
+``backup-file-copied``, ``backup-before-manifest``, ``backup-before-zip-rename``.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from pathlib import Path
 
 
@@ -34,5 +35,10 @@ def write_pfx(path: Path, subject: str, password: str, *, seed: int,
         subject.encode("utf-8"), key if include_key else None, cert, None,
         serialization.BestAvailableEncryption(password.encode("utf-8")),
     )
-    path.write_bytes(data)
+    # A PFX holds a private key: readable by its owner only (R19), from the moment it exists.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+    if os.name == "posix":
+        os.chmod(path, 0o600)  # an existing file keeps its mode through O_CREAT: set it
     return cert.fingerprint(hashes.SHA1()).hex().upper()

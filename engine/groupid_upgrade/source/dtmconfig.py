@@ -44,6 +44,9 @@ def parse_xml(path: Path, data: bytes) -> Element:
     except ParseError as exc:
         line, column = exc.position
         raise _invalid(path, f"XML error at line {line}, column {column + 1}") from None
+    except LookupError:
+        # expat looks up the encoding the XML declaration names; an unknown one is a LookupError
+        raise _invalid(path, "its XML declaration (line 1) names an encoding that does not exist") from None
 
 
 def _provider(path: Path, elem: Element | None, role: str) -> Provider:
