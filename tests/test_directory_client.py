@@ -338,3 +338,36 @@ def test_certs_name_the_address(tmp_path: Path) -> None:
     san = loaded.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.9"]
     assert oct(cert.key_file.stat().st_mode & 0o777) == "0o600"
+
+
+# --- the pool of binds kept between serve's requests (storage/directory_pool.py) ---------------------------
+def test_pool_keeps_a_bind_only_while_it_is_young_switched_on_and_within_its_size(samba_corp: dict[str, str]) -> None:
+    from groupid_upgrade.storage.directory_pool import DirectoryPool
+
+    off = DirectoryPool()
+    client = _client(samba_corp).connect()
+    off.release(client, healthy=True)
+    assert not client.is_connected and off.idle_count() == 0  # a one-shot process keeps nothing
+
+    pool = DirectoryPool(max_idle=2)
+    pool.enable()
+    first = pool.connect(_client(samba_corp))
+    pool.release(first, healthy=True)
+    assert pool.connect(_client(samba_corp)) is first and pool.reused == 1
+    pool.release(first, healthy=False)  # its request failed: closed, not kept
+    assert not first.is_connected and pool.idle_count() == 0
+
+    kept = [pool.connect(_client(samba_corp)) for _ in range(3)]
+    for client in kept:
+        pool.release(client, healthy=True)
+    assert pool.idle_count() == 2 and not kept[0].is_connected  # the oldest beyond max_idle is closed
+    pool.close_all()
+    assert pool.idle_count() == 0 and not any(client.is_connected for client in kept)
+
+    stale = DirectoryPool(idle_seconds=0)
+    stale.enable()
+    old = stale.connect(_client(samba_corp))
+    stale.release(old, healthy=True)
+    new = stale.connect(_client(samba_corp))
+    assert new is not old and stale.reused == 0 and not old.is_connected and new.is_alive()
+    new.close()

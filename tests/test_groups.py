@@ -760,3 +760,46 @@ def test_r13_a_concurrent_change_during_a_run_fails_that_group_alone(bed: Bed, o
     after = read_group(own.conn, victim)
     assert after["extensionattribute15"] == [b"10.0"] and after["extensionattribute13"] == [b"7"]
     assert decode_eleven(after["extensiondata"]) is None  # the 9/10 definition is still there, untouched
+
+
+# --- single-group requests on one serve: the bind is kept between them --------------------------------
+@pytest.fixture
+def kept_binds() -> Iterator[Any]:
+    """The directory pool switched on, as ``serve`` switches it on, and emptied and off again afterwards."""
+    from groupid_upgrade.storage.directory_pool import POOL
+
+    POOL.close_all()
+    POOL.enable()
+    try:
+        yield POOL
+    finally:
+        POOL.close_all()
+        POOL.enabled = False
+
+
+def test_r13_single_group_requests_reuse_the_bind_and_never_for_another_account(
+        bed: Bed, own: OwnOu, kept_binds: Any, envs: dict[str, dict[str, str]]) -> None:
+    dns = [own.groups[name] for name in ("NM-1", "PE-6", "SG-2", "DP-3")]
+    first, _ = upgrade(bed, identity=[dns[0]])
+    assert first["upgraded"] == 1 and kept_binds.idle_count() == 1
+    reused = kept_binds.reused
+    second, _ = upgrade(bed, identity=[dns[1]])
+    assert second["upgraded"] == 1 and kept_binds.reused == reused + 1 and kept_binds.idle_count() == 1
+
+    # The domain controller dropped the idle connection: the next request binds anew and succeeds.
+    (kept,) = [client for entries in kept_binds._idle.values() for _, client in entries]
+    kept.connection.socket.close()
+    third, _ = upgrade(bed, identity=[dns[2]])
+    assert third["upgraded"] == 1 and kept_binds.reused == reused + 1
+
+    # Another password is another key: the kept bind is not used, the wrong password is refused.
+    before = read_group(own.conn, dns[3])
+    wrong = {"userName": envs["corp"]["LDAP_BIND_DN"], "password": "not-the-password"}
+    with pytest.raises(EngineError) as refused:
+        upgrade(bed, identity=[dns[3]], credential=wrong)
+    assert refused.value.error_id == "DirectoryBindRefused"
+    assert read_group(own.conn, dns[3]) == before and kept_binds.reused == reused + 1
+
+    # A request that ended in an error gives nothing back to the pool; a later one still works.
+    fourth, _ = upgrade(bed, identity=[dns[3]])
+    assert fourth["upgraded"] == 3  # the parent Dynasty with its middle and leaf

@@ -155,26 +155,35 @@ class GroupPipeline:
     # --- directories ------------------------------------------------------------------------------
     def client(self, domain: str) -> Any:
         if domain not in self._clients:
-            from ..upgrade.facts import directory_client
-
-            self._clients[domain] = directory_client(domain, self.directories[domain], self.reporter).connect()
+            self._clients[domain] = self._connect(domain, self.reporter)
         return self._clients[domain]
 
-    def close(self) -> None:
+    def _connect(self, domain: str, reporter: Reporter | None) -> Any:
+        from ..storage.directory_pool import POOL
+        from ..upgrade.facts import directory_client
+
+        return POOL.connect(directory_client(domain, self.directories[domain], reporter))
+
+    def close(self, *, healthy: bool = False) -> None:
+        """Hand the connections back (kept for the next request by ``serve``) or, after an error, close them."""
+        from ..storage.directory_pool import POOL
+
         for client in self._clients.values():
-            client.close()
+            POOL.release(client, healthy=healthy)
         self._clients.clear()
 
     # --- the run ------------------------------------------------------------------------------------
     def run(self) -> Summary:
+        healthy = False
         try:
             for domain, entry, identity, named in self._candidates():
                 self.reporter.check_cancelled("the group upgrade")
                 self._take(domain, entry, identity, named)
             self._refuse_lonely_members()
             self._flush()
+            healthy = True
         finally:
-            self.close()
+            self.close(healthy=healthy)
         self.reporter.progress(self.activity, "Upgrading groups", "Done", self.summary.selected,
                                self.summary.selected, parent_activity_id=self.parent_activity, completed=True)
         return self.summary
@@ -479,9 +488,7 @@ class GroupPipeline:
             return self.client(domain)
         key = f"{domain}#{slot}"
         if key not in self._clients:
-            from ..upgrade.facts import directory_client
-
-            self._clients[key] = directory_client(domain, self.directories[domain]).connect()
+            self._clients[key] = self._connect(domain, None)
         return self._clients[key]
 
     def _row(self, work: Work) -> dict[str, Any]:

@@ -301,6 +301,9 @@ class _Server:
             self._cancel_everything()
             self._close()
             worker.join()
+        pool = sys.modules.get("groupid_upgrade.storage.directory_pool")
+        if pool is not None:
+            pool.POOL.close_all()
         _engine_log(20, f"engine stopped: {reason}")
         return exit_code
 
@@ -495,6 +498,9 @@ class _Server:
             )
         validated = _validate_params(spec, params)
         reporter.check_cancelled()
+        from ..storage.directory_pool import POOL  # here, not at start-up: engine.hello stays light
+
+        POOL.enable()  # this process lives on: keep directory binds for the next request
         result = spec.handler(validated, reporter)
         return _jsonable(result)
 

@@ -14,6 +14,7 @@ byte; searches are paged (RFC 2696) so memory is bounded by the page.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -299,6 +300,27 @@ class DirectoryClient:
         if self._conn is not None:
             self._close(self._conn)
             self._conn = None
+
+    @property
+    def is_connected(self) -> bool:
+        return self._conn is not None and not self._conn.closed
+
+    def is_alive(self) -> bool:
+        """One cheap read (the rootDSE, no attributes) on the open connection; False when it fails."""
+        if not self.is_connected:
+            return False
+        assert self._conn is not None
+        try:
+            return bool(self._conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["1.1"]))
+        except ldap_exc.LDAPException:
+            return False
+
+    def settings_digest(self) -> str:
+        """Which connections may stand in for each other (directory_pool); the password enters only hashed."""
+        password = self._password.get_secret_value() if self._password is not None else ""
+        parts = [self.url, self.user, password, self.ca_file or "", str(self.start_tls), str(self.verify),
+                 str(self.connect_timeout), str(self.receive_timeout)]
+        return hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
     def __enter__(self) -> DirectoryClient:
         return self.connect()
