@@ -1,6 +1,6 @@
 """tests/testbed/up then down: the servers answer in between and no process of theirs is left after.
 
-Named to run first: the Samba DCs bind fixed loopback addresses, so this runs before any session
+Run first (tests/conftest.py orders it): the Samba DCs bind fixed loopback addresses, so this runs before any session
 fixture has started its own. When a developer's test bed is already up (started by ``up`` for a
 working session), ``up`` must hand back those same servers, and ``down`` is not run: it would stop
 servers other work relies on. CI starts from nothing, so there the whole cycle runs.
