@@ -40,7 +40,7 @@ from groupid_upgrade.answerfile import load_answer_file  # noqa: E402
 from groupid_upgrade.groups.conversion import encode_eleven  # noqa: E402
 from groupid_upgrade.groups.method import GroupUpgradeParams, group_upgrade_handler  # noqa: E402
 from groupid_upgrade.model.installation import GroupType  # noqa: E402
-from groupid_upgrade.reporting import CollectingReporter  # noqa: E402
+from groupid_upgrade.reporting import CollectingReporter, Reporter  # noqa: E402
 from groupid_upgrade.sample.generator import SampleSpec, generate_sample  # noqa: E402
 from groupid_upgrade.source.group_definition import GroupDefinition, encode  # noqa: E402
 from groupid_upgrade.upgrade.run_method import run_upgrade  # noqa: E402
@@ -124,7 +124,8 @@ def run_engine(answer_file: Path, ou: str) -> tuple[float, int, float]:
     params = GroupUpgradeParams.model_validate({"answerFile": str(answer_file), "searchContainer": [ou]})
     with PeakRss() as rss:
         started = time.perf_counter()
-        result = group_upgrade_handler(params, CollectingReporter())
+        # records stream out and are gone, as in serve: a CollectingReporter would count its own lists
+        result = group_upgrade_handler(params, Reporter())
         seconds = time.perf_counter() - started
     if result.status != "Succeeded":
         raise SystemExit(f"engine run failed: {result.wire()}")

@@ -123,9 +123,8 @@ def check_prerequisite(target: TargetInstallation, stores: list[StoreInfo]) -> N
                     for m in str(modules).split(",")}
         missing = [m for m in ("Configuration", "History") if m not in finished]
         if not missing:
-            done = target.done_units()
             for store in stores:
-                if store.origin == "Upgraded" and f"History/store:{store.id}" not in done:
+                if store.origin == "Upgraded" and not target.unit_done(f"History/store:{store.id}"):
                     missing.append(f"History of identity store {store.name} ({store.id})")
     if missing:
         raise EngineError(
@@ -197,7 +196,7 @@ def upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, reporter: Re
     search, prefix = (None, "groupid11") if selection.what_if else search_client(answers)
     try:
         pipeline = GroupPipeline(answers, target, stores, selection, reporter, run_id=str(uuid.uuid4()),
-                                 done=target.done_units(), directories=directories, search=search,
+                                 directories=directories, search=search,
                                  index_prefix=prefix)
         summary = pipeline.run()
         history_rows: int | None = None
@@ -282,7 +281,7 @@ def run_groups_module(executor: Any, done: set[str], result: Any, log: Any) -> N
     directories = directories_for(answers, ready, None)
     settings = answers.target.elasticsearch
     pipeline = GroupPipeline(answers, executor.target, ready, selection, executor.reporter, run_id=executor.run_id,
-                             done=done, directories=directories, search=None if executor.what_if else executor.search,
+                             directories=directories, search=None if executor.what_if else executor.search,
                              index_prefix=settings.index_prefix if settings else "groupid11",
                              parent_activity="upgrade")
     try:

@@ -29,7 +29,7 @@ from ..reporting import Reporter
 from ..source.group_definition import DefinitionInvalid, GroupDefinition, decode
 from ..storage.sql import transaction
 from ..target import schema as t
-from ..target.writer import TargetInstallation, now_iso, upsert
+from ..target.writer import GROUP_UNIT_PREFIX, TargetInstallation, now_iso, upsert
 from . import conversion as conv
 from .selection import (
     DYNASTY_MEMBERS,
@@ -69,7 +69,7 @@ def group_index_name(prefix: str, store_id: int) -> str:
 
 
 def ledger_key(object_guid: str) -> str:
-    return f"Groups/group:{object_guid}"
+    return f"{GROUP_UNIT_PREFIX}{object_guid}"
 
 
 @dataclass
@@ -123,7 +123,7 @@ class Summary:
 
 class GroupPipeline:
     def __init__(self, answers: AnswerFile, target: TargetInstallation, stores: list[StoreInfo],
-                 selection: Selection, reporter: Reporter, *, run_id: str, done: set[str],
+                 selection: Selection, reporter: Reporter, *, run_id: str,
                  directories: dict[str, DirectorySettings], search: Any = None, index_prefix: str = "groupid11",
                  batch_size: int = DEFAULT_BATCH_SIZE, activity: str = "groups",
                  parent_activity: str | None = None) -> None:
@@ -133,7 +133,6 @@ class GroupPipeline:
         self.selection = selection
         self.reporter = reporter
         self.run_id = run_id
-        self.done = done
         self.directories = directories
         self.search = search
         self.index_prefix = index_prefix
@@ -325,7 +324,7 @@ class GroupPipeline:
             # resumed run writes the row an uninterrupted run writes)
             work.source_version = eleven.get("IMSGUpgradedFrom") or (self.selection.source_version
                                                                      or self.answers.source.version)
-            work.repair = ledger_key(facts.object_guid) not in self.done
+            work.repair = not self.target.unit_done(ledger_key(facts.object_guid))
             work.changes = ["the target row and group document were written from the 11 definition"] \
                 if work.repair else []
             return work
@@ -546,8 +545,6 @@ class GroupPipeline:
             raise
         except Exception as exc:
             raise self.target._write_error(exc) from None
-        for work in writes:
-            self.done.add(ledger_key(work.facts.object_guid))
 
     # --- records --------------------------------------------------------------------------------------
     def _record(self, work: Work) -> None:

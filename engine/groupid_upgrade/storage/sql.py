@@ -83,6 +83,11 @@ STATEMENTS: dict[str, dict[Dialect, str]] = {
         "sqlite": "DELETE FROM {table} WHERE {key} = ?",
         "tsql": "DELETE FROM {table} WHERE {key} = ?",
     },
+    "select_keys_not_like": {
+        # params: (like_pattern,); the keys that do not match it, ordered
+        "sqlite": "SELECT {key} FROM {table} WHERE {key} NOT LIKE ? ORDER BY {key}",
+        "tsql": "SELECT {key} FROM {table} WHERE {key} NOT LIKE ? ORDER BY {key}",
+    },
     "select_where_key": {
         "sqlite": "SELECT {columns} FROM {table} WHERE {key} = ?",
         "tsql": "SELECT {columns} FROM {table} WHERE {key} = ?",
@@ -174,6 +179,17 @@ class Database:
         if self.dialect == "sqlite":
             return bool(self.scalar(STATEMENTS["table_exists"]["sqlite"], (f"{schema}_{tbl}",)))
         return bool(self.scalar(STATEMENTS["table_exists"]["tsql"], (schema, tbl)))
+
+    def keys_not_like(self, table: str, key: str, pattern: str) -> Iterator[Any]:
+        """The values of ``key`` that do not match the LIKE ``pattern``, ordered, streamed from the cursor."""
+        cursor = self.execute(statement("select_keys_not_like", self.dialect, table=table, key=key), (pattern,))
+        while rows := cursor.fetchmany(500):
+            for row in rows:
+                yield row[0]
+
+    def has_key(self, table: str, key: str, value: Any) -> bool:
+        return self.execute(statement("select_where_key", self.dialect, table=table, columns=(key,), key=key),
+                            (value,)).fetchone() is not None
 
     def select_all(self, table: str, columns: Sequence[str], key: str) -> Iterator[tuple[Any, ...]]:
         """All rows of a small table, ordered by its key, streamed from the cursor."""

@@ -28,6 +28,7 @@ from . import schema as t
 SETTING_SCHEMA_VERSION = "SchemaVersion"
 SETTING_SALT = "PassphraseSalt"
 SETTING_CHECK = "PassphraseCheck"
+GROUP_UNIT_PREFIX = "Groups/group:"  # the ledger key of one upgraded group is this and its objectGUID
 
 
 def now_iso() -> str:
@@ -135,9 +136,16 @@ class TargetInstallation:
 
     # --- ledger --------------------------------------------------------------------------------
     def done_units(self) -> set[str]:
+        """The ledger's keys but the per-group ones (``Groups/group:<objectGUID>``): those grow with the
+        directory, so they are not held in memory but asked for one at a time (``unit_done``)."""
         if self.db is None or not self.db.has_table(t.LEDGER.name):
             return set()
-        return {row[0] for row in self.db.select_all(t.LEDGER.name, ("UnitKey",), "UnitKey")}
+        return set(self.db.keys_not_like(t.LEDGER.name, "UnitKey", GROUP_UNIT_PREFIX + "%"))
+
+    def unit_done(self, key: str) -> bool:
+        if self.db is None or not self.db.has_table(t.LEDGER.name):
+            return False
+        return self.db.has_key(t.LEDGER.name, "UnitKey", key)
 
     def write_unit(self, key: str, module: str, name: str, run_id: str,
                    rows: Sequence[tuple[Table, dict[str, Any]]]) -> None:
