@@ -186,34 +186,43 @@ def test_r18_a_zip_whose_entry_escapes_is_refused_and_writes_nothing_outside(
 
 # --- outages of the destination ------------------------------------------------------------------------------
 @pytest.fixture
-def read_only_folder(tmp_path: Path) -> Iterator[Path]:
-    """An empty folder on a read-only bind mount (root ignores file modes; a read-only mount it cannot)."""
+def read_only_folder(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    """An empty folder the engine cannot write, and the reason the OS gives. Root ignores file modes, so for
+    root it is a read-only bind mount (which needs no more than root here); for others a folder of mode 0555."""
     backing, mount = tmp_path / "backing", tmp_path / "read-only"
     backing.mkdir()
     mount.mkdir()
+    if os.geteuid() != 0:
+        mount.chmod(0o555)
+        try:
+            yield mount, "Permission denied"
+        finally:
+            mount.chmod(0o755)
+        return
     done = subprocess.run(["mount", "--bind", str(backing), str(mount)], capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"no read-only mount possible here: {done.stderr.strip()}")
+        pytest.fail(f"root cannot bind-mount {mount} here ({done.stderr.strip()}): run the tests where root may mount, "
+                    "or as a user other than root (then the folder is made read-only by its mode)")
     try:
         ro = subprocess.run(["mount", "-o", "remount,bind,ro", str(mount)], capture_output=True, text=True)
         assert ro.returncode == 0, ro.stderr
         with pytest.raises(OSError):
             (mount / "probe").write_text("x")
-        yield mount
+        yield mount, "Read-only file system"
     finally:
         subprocess.run(["umount", str(mount)], capture_output=True, check=False)
 
 
-@pytest.mark.skipif(os.name != "posix" or os.geteuid() != 0, reason="a bind mount needs root on Linux")
 def test_r17_a_read_only_destination_is_a_clear_error_naming_it_then_a_writable_one_succeeds(
-        read_only_folder: Path, sample: helpers.Sample, tmp_path: Path, engine_log_dir: Path) -> None:
+        read_only_folder: tuple[Path, str], sample: helpers.Sample, tmp_path: Path, engine_log_dir: Path) -> None:
+    read_only, reason = read_only_folder
     with figure("outages", "backup to a read-only destination",
                 "read-only backup destination (BackupDestinationInvalid naming it, no manifest, then a set that verifies)"):
-        for dest in (read_only_folder, read_only_folder / "new-set"):  # an empty folder there, a new one there
+        for dest in (read_only, read_only / "new-set"):  # an empty folder there, a new one there
             done = cli("backup", "--answer-file", sample.answer_file, "--destination", dest, log_dir=engine_log_dir)
             assert done.returncode == 1 and "Traceback" not in done.stderr, (done.stdout, done.stderr)
-            assert str(read_only_folder) in done.stderr and "Read-only file system" in done.stderr, done.stderr
-            assert not (read_only_folder / "manifest.json").exists() and not any(read_only_folder.iterdir())
+            assert str(read_only) in done.stderr and reason in done.stderr, done.stderr
+            assert not (read_only / "manifest.json").exists() and not any(read_only.iterdir())
         good = tmp_path / "writable" / "set"
         result = backup(sample.answer_file, good, engine_log_dir)
         assert result["manifest"]["files"] and verified(good, engine_log_dir)
@@ -226,7 +235,6 @@ def limit_file_size(limit: int) -> Any:
     return preexec
 
 
-@pytest.mark.skipif(not hasattr(resource, "RLIMIT_FSIZE"), reason="POSIX file-size limit")
 @pytest.mark.parametrize("where", ["database copy", "folder file"])
 def test_r17_a_file_size_limit_hit_mid_backup_names_the_file_and_leaves_no_set(
         where: str, sample_copy: helpers.Sample, tmp_path: Path, engine_log_dir: Path) -> None:
