@@ -25,6 +25,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,6 +77,46 @@ def drop(conn: ldap3.Connection, ou: str) -> None:
                                                 paged_size=500, generator=False)
     for dn in sorted((e["dn"] for e in entries if e.get("type") == "searchResEntry"), key=len, reverse=True):
         conn.delete(dn)
+
+
+@dataclass
+class GroupsBench:
+    env: dict[str, str]
+    conn: ldap3.Connection
+    answer_file: Path
+    work: Path
+    ous: list[str]  # two OUs of ``count`` Smart Groups: the engine's and the loop's
+    version: str  # the target's version, written to extensionAttribute15
+
+
+@contextmanager
+def two_ous_of_groups(count: int, label: str) -> Iterator[GroupsBench]:
+    """The corp DC (started when it is not up, stopped again then), a prepared target and two OUs of
+    ``count`` Smart Groups with unique names; the OUs and the work folder are deleted whatever happens."""
+    state_dir = state_dir_path()
+    domain, address = str(CORP["domain"]), str(CORP["address"])
+    started_dc = samba_dc.status(state_dir, domain) is None
+    env = samba_dc.start(state_dir, domain, address, seed_ldif(state_dir, domain))
+    work = Path(tempfile.mkdtemp(prefix=f"bench-{label}-"))
+    tag = uuid.uuid4().hex[:10]
+    conn = connect(env)
+    ous: list[str] = []
+    try:
+        answer_file = prepare_target(work, env)
+        t0 = time.perf_counter()
+        for suffix in "ab":
+            ous.append(f"OU=bench-{label}-{tag}{suffix},{env['LDAP_BASE_DN']}")
+            make_groups(conn, ous[-1], count, tag + suffix)
+        print(f"setup: 2 x {count} groups created in {time.perf_counter() - t0:.1f} s")
+        version = json.loads(answer_file.read_text())["target"]["version"]
+        yield GroupsBench(env, conn, answer_file, work, ous, version)
+    finally:
+        for ou in ous:
+            drop(conn, ou)
+        conn.unbind()
+        shutil.rmtree(work, ignore_errors=True)
+        if started_dc:
+            samba_dc.stop(state_dir, domain)
 
 
 def prepare_target(work: Path, env: dict[str, str]) -> Path:
@@ -161,24 +204,9 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="500 groups (CI)")
     args = parser.parse_args()
     count = 500 if args.quick else args.groups
-    state_dir = state_dir_path()
-    domain, address = str(CORP["domain"]), str(CORP["address"])
-    started_dc = samba_dc.status(state_dir, domain) is None
-    env = samba_dc.start(state_dir, domain, address, seed_ldif(state_dir, domain))
-    work = Path(tempfile.mkdtemp(prefix="bench-groups-"))
-    tag = uuid.uuid4().hex[:10]
-    conn = connect(env)
-    ous: list[str] = []
-    try:
-        answer_file = prepare_target(work, env)
-        t0 = time.perf_counter()
-        for suffix in "ab":
-            ous.append(f"OU=bench-groups-{tag}{suffix},{env['LDAP_BASE_DN']}")  # deleted at the end whatever happens
-            make_groups(conn, ous[-1], count, tag + suffix)
-        print(f"setup: 2 x {count} groups created in {time.perf_counter() - t0:.1f} s")
-        version = json.loads(answer_file.read_text())["target"]["version"]
-        loop_s, looped = run_loop(env, ous[1], version)
-        engine_s, upgraded, growth = run_engine(answer_file, ous[0])
+    with two_ous_of_groups(count, "groups") as bench:
+        loop_s, looped = run_loop(bench.env, bench.ous[1], bench.version)
+        engine_s, upgraded, growth = run_engine(bench.answer_file, bench.ous[0])
         if upgraded != count or looped != count:
             raise SystemExit(f"expected {count} groups each, engine {upgraded}, loop {looped}")
         engine_rate, loop_rate = upgraded / engine_s, looped / loop_s
@@ -186,13 +214,6 @@ def main() -> int:
         print(f"ldap3: {looped} groups in {loop_s:.2f} s = {loop_rate:,.0f} groups/s")
         print(f"engine/ldap3: {engine_rate / loop_rate:.2f}")
         print(f"engine peak memory growth: {growth:.1f} MiB for {upgraded} groups")
-    finally:
-        for ou in ous:
-            drop(conn, ou)
-        conn.unbind()
-        shutil.rmtree(work, ignore_errors=True)
-        if started_dc:
-            samba_dc.stop(state_dir, domain)
     return 0
 
 

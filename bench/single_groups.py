@@ -22,23 +22,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import ldap3  # noqa: E402
-from tests.testbed import samba_dc  # noqa: E402
-from tests.testbed.fixtures_samba import CORP, state_dir_path  # noqa: E402
-from tests.testbed.seed import seed_ldif  # noqa: E402
 
-from bench.groups import ATTRIBUTES, connect, drop, make_groups, prepare_target  # noqa: E402
+from bench.groups import ATTRIBUTES, connect, two_ous_of_groups  # noqa: E402
 from groupid_upgrade.groups.conversion import encode_eleven  # noqa: E402
 
 
@@ -106,40 +101,18 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="100 groups (CI)")
     args = parser.parse_args()
     count = 100 if args.quick else args.groups
-    state_dir = state_dir_path()
-    domain, address = str(CORP["domain"]), str(CORP["address"])
-    started_dc = samba_dc.status(state_dir, domain) is None
-    env = samba_dc.start(state_dir, domain, address, seed_ldif(state_dir, domain))
-    work = Path(tempfile.mkdtemp(prefix="bench-single-groups-"))
-    tag = uuid.uuid4().hex[:10]
-    conn = connect(env)
-    ous: list[str] = []
-    try:
-        answer_file = prepare_target(work, env)
-        t0 = time.perf_counter()
-        for suffix in "ab":
-            ous.append(f"OU=bench-single-{tag}{suffix},{env['LDAP_BASE_DN']}")  # deleted at the end whatever happens
-            make_groups(conn, ous[-1], count, tag + suffix)
-        print(f"setup: 2 x {count} groups created in {time.perf_counter() - t0:.1f} s")
-        version = json.loads(answer_file.read_text())["target"]["version"]
-        engine_dns, loop_dns = group_dns(conn, ous[0]), group_dns(conn, ous[1])
+    with two_ous_of_groups(count, "single") as bench:
+        engine_dns, loop_dns = group_dns(bench.conn, bench.ous[0]), group_dns(bench.conn, bench.ous[1])
         if len(engine_dns) != count or len(loop_dns) != count:
             raise SystemExit(f"expected {count} groups in each OU")
-        loop_s = run_loop(env, loop_dns, version)
-        engine_s = run_engine(answer_file, engine_dns, work)
+        loop_s = run_loop(bench.env, loop_dns, bench.version)
+        engine_s = run_engine(bench.answer_file, engine_dns, bench.work)
         engine_rate, loop_rate = count / engine_s, count / loop_s
         print(f"engine: {count} requests of one group on one serve in {engine_s:.2f} s = {engine_rate:,.0f} groups/s "
               f"({engine_s * 1000 / count:.1f} ms per request)")
         print(f"ldap3: {count} groups read by DN and modified in {loop_s:.2f} s = {loop_rate:,.0f} groups/s "
               f"({loop_s * 1000 / count:.1f} ms per group)")
         print(f"engine/ldap3: {engine_rate / loop_rate:.2f}")
-    finally:
-        for ou in ous:
-            drop(conn, ou)
-        conn.unbind()
-        shutil.rmtree(work, ignore_errors=True)
-        if started_dc:
-            samba_dc.stop(state_dir, domain)
     return 0
 
 

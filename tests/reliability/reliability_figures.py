@@ -21,6 +21,7 @@ import os
 import random
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,22 @@ def seed_drawn() -> bool:
     return _crash_seed is not None
 
 
+CRASH_FULL_FACTOR = 5  # the full size draws this many times the CI size's crash points
+
+
+def crash_factor() -> int:
+    return CRASH_FULL_FACTOR if size() == "full" else 1
+
+
+def record_crash_outcome(method: str, *, seed: int, points: list[str], failures: list[str], started: float,
+                         modules: dict[str, dict[str, int]], **extra: Any) -> None:
+    """A crash matrix's figures under ``method`` in crash.json; then the test fails when a point failed."""
+    record("crash", method, {"seed": seed, "tried": len(points), "survived": len(points) - len(failures),
+                             "modules": modules, "points": points, "seconds": round(time.monotonic() - started, 1),
+                             "failures": failures, **extra})
+    assert not failures, f"seed {seed}: {len(failures)} of {len(points)} points failed:\n" + "\n".join(failures)
+
+
 def results_dir() -> Path:
     return Path(os.environ.get(RESULTS_ENV) or DEFAULT_RESULTS)
 
@@ -121,3 +138,27 @@ class CountedTestsRecorder:
             counts["passed" if report.passed else "skipped" if report.skipped else "failed"] += 1
             suite, what = COUNTED_TESTS[known]
             record(suite, known, {"what": what, **counts})
+
+
+def fuzz(target: str, strategy: Any, check: Callable[[Any], None], *, examples: int | None = None,
+         extra: Callable[[], dict[str, Any]] | None = None) -> None:
+    """Run ``check`` on hypothesis values of ``strategy`` (the loaded profile's count, or ``examples``);
+    record in fuzz.json how many ran and whether they passed, with ``extra()`` added."""
+    from hypothesis import given, settings
+
+    count = 0
+    status = "failed"
+
+    @given(strategy)
+    def run(value: Any) -> None:
+        nonlocal count
+        count += 1
+        check(value)
+
+    if examples is not None:
+        run = settings(max_examples=examples)(run)
+    try:
+        run()
+        status = "passed"
+    finally:
+        record("fuzz", target, {"examples": count, "status": status, **(extra() if extra else {})})

@@ -54,15 +54,10 @@ _fixtures = node_control.__name__.rpartition(".")[0]
 pytest_plugins = [_fixtures + ".fixtures_es", _fixtures + ".fixtures_samba"]
 pytestmark = pytest.mark.testbed
 
-FULL_FACTOR = 5
 GROUPS_CI_POINTS = 8
 BACKUP_CI_POINTS = 7
 EXTRA_SMART_GROUPS = 8  # besides one group of every type (6): 14 groups, 12 written (the chain's 3 as one parent)
 STORE_CORP = 5
-
-
-def factor() -> int:
-    return FULL_FACTOR if reliability_figures.size() == "full" else 1
 
 
 # --- Groups ---------------------------------------------------------------------------------------------
@@ -182,7 +177,8 @@ def test_r15_groups_crash_points_resume_to_the_uninterrupted_directory_target_an
         fixed = ["groups-after-directory:1", "groups-in-transaction:1"]
         candidates = [f"groups-group-written:{n}" for n in range(1, written + 1)]
         rng = random.Random(f"{seed}/groups")
-        points = fixed + rng.sample(candidates, min(len(candidates), GROUPS_CI_POINTS * factor() - len(fixed)))
+        wanted = GROUPS_CI_POINTS * reliability_figures.crash_factor() - len(fixed)
+        points = fixed + rng.sample(candidates, min(len(candidates), wanted))
         print(f"groups crash points: seed {seed}: {points}")
         failures: list[str] = []
         for point in points:
@@ -206,14 +202,11 @@ def test_r15_groups_crash_points_resume_to_the_uninterrupted_directory_target_an
                     failures.append(f"{point}: differs from the uninterrupted run in {differ}: {detail}"[:3000])
             finally:
                 drop_groups_ou(groups_bed.conn, ou)
-    reliability_figures.record("crash", "group.upgrade", {
-        "seed": seed, "tried": len(points), "survived": len(points) - len(failures),
-        "modules": {"Groups": {"tried": len(points), "survived": len(points) - len(failures)}},
-        "points": [f"Groups {p}" for p in points], "seconds": round(time.monotonic() - started, 1),
-        "failures": failures,
-        "note": f"{written} groups of every type in an OU of the test's own on the corp DC, documents into "
-                "Elasticsearch; compared: GroupID attributes of every group, Gid_Group rows, ledger, index ids"})
-    assert not failures, f"seed {seed}: {len(failures)} of {len(points)} points failed:\n" + "\n".join(failures)
+    reliability_figures.record_crash_outcome(
+        "group.upgrade", seed=seed, points=[f"Groups {p}" for p in points], failures=failures, started=started,
+        modules={"Groups": {"tried": len(points), "survived": len(points) - len(failures)}},
+        note=f"{written} groups of every type in an OU of the test's own on the corp DC, documents into "
+             "Elasticsearch; compared: GroupID attributes of every group, Gid_Group rows, ledger, index ids")
 
 
 # --- backup ---------------------------------------------------------------------------------------------
@@ -255,7 +248,8 @@ def test_r15_backup_crash_points_leave_no_accepted_set_and_the_next_run_makes_th
     fixed = ["backup-before-manifest:1", "backup-before-zip-rename:1"]
     candidates = [f"backup-file-copied:{n}" for n in range(1, copied + 1)]
     rng = random.Random(f"{seed}/backup")
-    points = fixed + rng.sample(candidates, min(len(candidates), BACKUP_CI_POINTS * factor() - len(fixed)))
+    wanted = BACKUP_CI_POINTS * reliability_figures.crash_factor() - len(fixed)
+    points = fixed + rng.sample(candidates, min(len(candidates), wanted))
     print(f"backup crash points: seed {seed}: {points}")
     failures: list[str] = []
     for i, point in enumerate(points):
@@ -298,11 +292,8 @@ def test_r15_backup_crash_points_leave_no_accepted_set_and_the_next_run_makes_th
             failures.append(f"{point}: the source changed (R4)")
         for leftover in (killed_dest, rerun_dest):
             shutil.rmtree(leftover, ignore_errors=True)
-    reliability_figures.record("crash", "backup.create", {
-        "seed": seed, "tried": len(points), "survived": len(points) - len(failures),
-        "modules": {"backup": {"tried": len(points), "survived": len(points) - len(failures)}},
-        "points": [f"backup {p}" for p in points], "seconds": round(time.monotonic() - started, 1),
-        "failures": failures,
-        "note": f"the sample's database and folders ({len(reference['files'])} files); killed set refused by "
-                "verify, the next set verifies and equals the uninterrupted one (paths, sizes, SHA-256, row counts)"})
-    assert not failures, f"seed {seed}: {len(failures)} of {len(points)} points failed:\n" + "\n".join(failures)
+    reliability_figures.record_crash_outcome(
+        "backup.create", seed=seed, points=[f"backup {p}" for p in points], failures=failures, started=started,
+        modules={"backup": {"tried": len(points), "survived": len(points) - len(failures)}},
+        note=f"the sample's database and folders ({len(reference['files'])} files); killed set refused by "
+             "verify, the next set verifies and equals the uninterrupted one (paths, sizes, SHA-256, row counts)")

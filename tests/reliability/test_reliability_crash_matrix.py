@@ -67,7 +67,6 @@ CRASH_TARGETS = (
     CrashTarget("Reports", 4),
     CrashTarget("History", 8, batch_points=HISTORY_POINTS),
 )
-FULL_FACTOR = 5
 
 
 @dataclass(frozen=True)
@@ -180,7 +179,7 @@ def run_scenario(point: CrashPoint, reference: Reference, workdir: Path, es_url:
 def test_r15_crash_matrix_every_seeded_kill_resumes_to_the_uninterrupted_target(
         reference: Reference, es_node: EsNode, search: SearchClient, tmp_path: Path) -> None:
     seed = reliability_figures.crash_seed()
-    factor = FULL_FACTOR if reliability_figures.size() == "full" else 1
+    factor = reliability_figures.crash_factor()
     points = draw_points(reference, seed, factor)
     assert len(points) >= 30
     print(f"crash matrix: seed {seed} (GROUPID_CRASH_SEED={seed} replays it), {len(points)} points")
@@ -195,9 +194,7 @@ def test_r15_crash_matrix_every_seeded_kill_resumes_to_the_uninterrupted_target(
             tally["survived"] += 1
         else:
             failures.append(f"{point.module} {point.spec}: {problem}")
-    reliability_figures.record("crash", "upgrade.run", {
-        "seed": seed, "tried": len(points), "survived": len(points) - len(failures),
-        "modules": per_module, "points": [f"{p.module} {p.spec}" for p in points],
-        "seconds": round(time.monotonic() - started, 1), "failures": failures,
-        "elasticsearch": True, "historyRows": HISTORY_ROWS, "historyBatch": HISTORY_BATCH})
-    assert not failures, f"seed {seed}: {len(failures)} of {len(points)} points failed:\n" + "\n".join(failures)
+    reliability_figures.record_crash_outcome(
+        "upgrade.run", seed=seed, points=[f"{p.module} {p.spec}" for p in points], failures=failures,
+        started=started, modules=per_module, elasticsearch=True, historyRows=HISTORY_ROWS,
+        historyBatch=HISTORY_BATCH)

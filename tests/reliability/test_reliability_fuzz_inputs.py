@@ -10,13 +10,12 @@ import base64
 import json
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import reliability_figures
-from hypothesis import given
 from hypothesis import strategies as st
 
 import helpers
@@ -37,23 +36,6 @@ POSITION = re.compile(r"line \d+, column \d+")
 def workdir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="rel-fuzz-inputs-") as folder:
         yield Path(folder)
-
-
-def fuzz(target: str, strategy: st.SearchStrategy[Any], check: Callable[[Any], None]) -> None:
-    count = 0
-    status = "failed"
-
-    @given(strategy)
-    def run(value: Any) -> None:
-        nonlocal count
-        count += 1
-        check(value)
-
-    try:
-        run()
-        status = "passed"
-    finally:
-        reliability_figures.record("fuzz", target, {"examples": count, "status": status})
 
 
 def mutated(base: bytes) -> st.SearchStrategy[bytes]:
@@ -115,7 +97,7 @@ def test_r16_fuzz_dtmconfig_parses_or_names_the_file_and_position(workdir: Path)
             return
         assert isinstance(item, (SyncJob, JobCollection))
 
-    fuzz(".dtmconfig reader", st.tuples(dtm_inputs, st.sampled_from(sorted(JOB_FOLDERS))), check)
+    reliability_figures.fuzz(".dtmconfig reader", st.tuples(dtm_inputs, st.sampled_from(sorted(JOB_FOLDERS))), check)
 
 
 # --- the answer file ---------------------------------------------------------------------------------------
@@ -171,7 +153,7 @@ def test_r16_fuzz_answer_file_loads_or_names_the_file_and_position(sample: helpe
             return
         assert isinstance(loaded, AnswerFile)
 
-    fuzz("answer-file loader", _answer_inputs(sample), check)
+    reliability_figures.fuzz("answer-file loader", _answer_inputs(sample), check)
 
 
 # --- LDIF of a backup set ----------------------------------------------------------------------------------
@@ -230,7 +212,7 @@ def test_r18_fuzz_ldif_reader_parses_or_names_the_file_and_line(workdir: Path) -
             if "line" in exc.extra:
                 assert f"at line {exc.extra['line']}" in exc.message
 
-    fuzz("LDIF reader (restore)", ldif_inputs, check)
+    reliability_figures.fuzz("LDIF reader (restore)", ldif_inputs, check)
 
 
 # --- what the fuzzers found, pinned -----------------------------------------------------------------------

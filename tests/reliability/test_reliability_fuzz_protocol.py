@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import reliability_figures
-from hypothesis import given, settings
+from hypothesis import settings
 from hypothesis import strategies as st
 
 import helpers
@@ -143,24 +143,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
 
 def fuzz(engine: ServeProcess, target: str, strategy: st.SearchStrategy[Any],
          check: Any, examples: int | None = None) -> None:
-    """Run ``check(engine, value)`` on hypothesis values; record the count under ``target``."""
-    count = 0
-    status = "failed"
-
-    @given(strategy)
-    def run(value: Any) -> None:
-        nonlocal count
-        count += 1
-        check(engine, value)
-
-    if examples is not None:
-        run = settings(max_examples=examples)(run)
-    try:
-        run()
-        status = "passed"
-    finally:
-        reliability_figures.record("fuzz", f"protocol: {target}", {
-            "examples": count, "status": status, "restarts": engine.restarts})
+    """Run ``check(engine, value)`` on hypothesis values; recorded as ``protocol: <target>`` with the restarts."""
+    reliability_figures.fuzz(f"protocol: {target}", strategy, lambda value: check(engine, value), examples=examples,
+                             extra=lambda: {"restarts": engine.restarts})
 
 
 # --- strategies ------------------------------------------------------------------------------------------

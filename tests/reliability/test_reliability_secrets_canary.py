@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 import subprocess
 import sys
@@ -128,40 +127,7 @@ def scenario_serve(ctx: CanaryContext) -> None:
             "target": {"passphrase": ctx.canaries["target_passphrase"][:-1] + "?"}}}},  # a wrong passphrase
         {"method": "upgrade.run", "params": {"answerFile": answers}},
     ]
-    stderr_file = (ctx.work / "serve.stderr").open("w+b")  # a file: a full stderr pipe cannot block the engine
-    process = subprocess.Popen([*helpers.ENGINE, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=stderr_file, env=helpers.engine_env(ctx.log_dir))
-    assert process.stdin and process.stdout
-    out = bytearray()
-    try:
-        for i, request in enumerate(requests, start=1):
-            process.stdin.write(json.dumps({"jsonrpc": "2.0", "id": i, **request}).encode() + b"\n")
-            process.stdin.flush()
-            while True:  # up to this request's answer
-                line = process.stdout.readline()
-                assert line, "serve ended early"
-                out += line
-                message = json.loads(line)
-                if message.get("id") == i:
-                    break
-        # the engine is alive and has held every secret: its process image must not show one
-        proc = Path(f"/proc/{process.pid}")
-        if proc.is_dir():
-            ctx.captured["serve /proc/<pid>/cmdline"] = (proc / "cmdline").read_bytes()
-            ctx.captured["serve /proc/<pid>/environ"] = (proc / "environ").read_bytes()
-            for task in (proc / "task").iterdir():
-                ctx.captured[f"serve /proc/<pid>/task/{task.name}/comm"] = (task / "comm").read_bytes()
-        rest, _ = process.communicate(b'{"jsonrpc":"2.0","id":"bye","method":"engine.shutdown"}\n', timeout=120)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        stderr_file.seek(0)
-        ctx.captured["serve stderr"] = stderr_file.read()
-        stderr_file.close()
-    out += rest
-    ctx.captured["serve stdout"] = bytes(out)
-    assert process.returncode == 0
-    answers_by_id = {m["id"]: m for m in map(json.loads, bytes(out).splitlines()) if "id" in m}
+    answers_by_id = serve_session(ctx, "serve", requests)
     assert answers_by_id[4]["error"]["data"]["errorId"] == "PassphraseInvalid"
     assert answers_by_id[5]["result"]["status"] == "Succeeded"
 
@@ -214,9 +180,9 @@ def scenario_group(ctx: CanaryContext) -> None:
         cli(ctx, "group", "group", "--answer-file", answers, "--search-container", ou, "--json", "--verbose")
         inline = {"directories": {env["LDAP_DOMAIN"]: {"credential": {"userName": env["LDAP_BIND_DN"],
                                                                           "password": password}}}}
-        serve_session(ctx, "serve group", [
+        all_results(serve_session(ctx, "serve group", [
             {"method": "group.upgrade", "params": {"answerFile": str(answers), "settings": inline,
-                                                   "searchContainer": [ou]}}])
+                                                   "searchContainer": [ou]}}]))
     finally:
         conn.search(ou, "(objectClass=*)", ldap3.SUBTREE, attributes=[])
         for dn in sorted((e["dn"] for e in conn.response if e.get("type") == "searchResEntry"), key=len,
@@ -240,15 +206,16 @@ def scenario_backup_verify_restore(ctx: CanaryContext) -> None:
         "--include", "Reports", "--include", "SynchronizeJobs", "--to", root, "--what-if", "--json")
     cli(ctx, "restore", "restore", sets / "zipped.zip", "--answer-file", answers, "--include", "Database",
         "--include", "Reports", "--include", "SynchronizeJobs", "--to", root, "--json")
-    serve_session(ctx, "serve verify", [{"method": "backup.verify", "params": {"path": str(sets / "set"),
-                                                                                 "answerFile": str(answers)}}])
+    all_results(serve_session(ctx, "serve verify", [{"method": "backup.verify", "params": {
+        "path": str(sets / "set"), "answerFile": str(answers)}}]))
     assert any(root.rglob("*.db")) and (sets / "set" / "GroupAttributes").is_dir()
     ctx.scan_dirs += [sets, root]
 
 
-def serve_session(ctx: CanaryContext, name: str, requests: list[dict[str, Any]]) -> None:
-    """Requests over one ``serve``; /proc of the engine read while it holds the secrets; every answer a result."""
-    stderr_file = (ctx.work / f"{name.replace(' ', '-')}.stderr").open("w+b")
+def serve_session(ctx: CanaryContext, name: str, requests: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
+    """Requests over one ``serve``, each answered before the next; /proc of the engine read while it holds the
+    secrets; stdout, stderr and /proc kept for the scan. Returns the answers by id."""
+    stderr_file = (ctx.work / f"{name.replace(' ', '-')}.stderr").open("w+b")  # a full pipe could block the engine
     process = subprocess.Popen([*helpers.ENGINE, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                stderr=stderr_file, env=helpers.engine_env(ctx.log_dir))
     assert process.stdin and process.stdout
@@ -263,12 +230,14 @@ def serve_session(ctx: CanaryContext, name: str, requests: list[dict[str, Any]])
                 out += line
                 message = json.loads(line)
                 if message.get("id") == i:
-                    assert "result" in message, message
                     break
+        # the engine is alive and has held every secret: its process image must not show one
         proc = Path(f"/proc/{process.pid}")
         if proc.is_dir():
             ctx.captured[f"{name} /proc/<pid>/cmdline"] = (proc / "cmdline").read_bytes()
             ctx.captured[f"{name} /proc/<pid>/environ"] = (proc / "environ").read_bytes()
+            for task in (proc / "task").iterdir():
+                ctx.captured[f"{name} /proc/<pid>/task/{task.name}/comm"] = (task / "comm").read_bytes()
         rest, _ = process.communicate(b'{"jsonrpc":"2.0","id":"bye","method":"engine.shutdown"}\n', timeout=120)
         out += rest
     finally:
@@ -279,6 +248,11 @@ def serve_session(ctx: CanaryContext, name: str, requests: list[dict[str, Any]])
         stderr_file.close()
     ctx.captured[f"{name} stdout"] = bytes(out)
     assert process.returncode == 0
+    return {m["id"]: m for m in map(json.loads, bytes(out).splitlines()) if "id" in m}
+
+
+def all_results(answers: dict[Any, dict[str, Any]]) -> None:
+    assert all("result" in answer for answer in answers.values()), answers
 
 
 CANARY_SCENARIOS: list[tuple[str, Callable[[CanaryContext], None]]] = [
@@ -345,7 +319,6 @@ def test_r19_no_canary_in_anything_the_engine_wrote_printed_or_exposed(ctx: Cana
     assert not found, f"canaries leaked: {found}"
 
 
-@pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX")
 def test_r19_files_holding_key_material_are_0600(ctx: CanaryContext) -> None:
     key_files = [ctx.sample / "secrets.json", *sorted((ctx.sample / "certs").glob("*.pfx"))]
     assert len(key_files) >= 4
