@@ -233,6 +233,9 @@ def test_r16_fuzz_huge_lines_are_refused_and_serving_goes_on(engine: ServeProces
     def check(engine: ServeProcess, size_and_byte: tuple[int, int]) -> None:
         size, byte = size_and_byte
         answers = responses(engine.exchange(bytes([byte]) * size))
+        if size <= MAX_LINE_BYTES and bytes([byte]).isspace():
+            assert answers == []  # a blank line is ignored, however long; the sync hello after it was answered
+            return
         assert len(answers) == 1
         if size > MAX_LINE_BYTES:
             assert answers[0]["error"]["data"]["errorId"] == "RequestTooLarge", answers
