@@ -9,16 +9,24 @@
     #   Env      : $env:GROUPID_UPGRADE_PYTHON, a python that has the groupid-upgrade package
     #   Beside   : a python next to the module (module folder, then its parent), venv layouts
     #   Path     : groupid-upgrade on PATH
+    # A python runs isolated (-I: the current folder and PYTHON* variables never reach sys.path)
+    # and in UTF-8 mode (-X utf8, which -I would otherwise take from PYTHONUTF8).
     EngineSearch      = @(
-        @{ Kind = 'Env'; Name = 'GROUPID_UPGRADE_PYTHON'; Arguments = @('-m', 'groupid_upgrade', 'serve') }
-        @{ Kind = 'Beside'; Paths = @('python\python.exe', '.venv\Scripts\python.exe', '.venv/bin/python', '..\.venv\Scripts\python.exe', '../.venv/bin/python'); Arguments = @('-m', 'groupid_upgrade', 'serve') }
+        @{ Kind = 'Env'; Name = 'GROUPID_UPGRADE_PYTHON'; Arguments = @('-I', '-X', 'utf8', '-m', 'groupid_upgrade', 'serve') }
+        @{ Kind = 'Beside'; Paths = @('python\python.exe', '.venv\Scripts\python.exe', '.venv/bin/python', '..\.venv\Scripts\python.exe', '../.venv/bin/python'); Arguments = @('-I', '-X', 'utf8', '-m', 'groupid_upgrade', 'serve') }
         @{ Kind = 'Path'; Name = 'groupid-upgrade'; Arguments = @('serve') }
     )
 
-    # Seconds to wait after $/cancelRequest (Ctrl+C, a stopped pipeline) before the engine is killed,
-    # and after engine.shutdown before it is killed.
-    CancelWaitSeconds   = 5
+    # Seconds to wait for the engine's own answer after $/cancelRequest (Ctrl+C, a stopped
+    # pipeline) before it is killed: the engine stops between units, so this only bounds a unit
+    # that hangs. After engine.shutdown, before it is killed. For engine.hello, before it is killed.
+    CancelWaitSeconds   = 120
     ShutdownWaitSeconds = 10
+    HelloTimeoutSeconds = 30
+    # One engine per session: it ends by itself after this long without a request (engine.hello's
+    # idleTimeoutSeconds), and is reused only when used less than half of it ago.
+    # $env:GROUPID_UPGRADE_ENGINE_IDLE_SECONDS overrides it (1..86400).
+    EngineIdleSeconds   = 600
     # How often (ms) the read loop wakes to notice Ctrl+C while the engine is quiet.
     PollMilliseconds    = 250
     # The engine's stderr (human diagnostics, never protocol): written to this stream, and the
@@ -46,13 +54,15 @@
     #   Information : Write-Information (the object as message data)
     #   Warning     : Write-Warning with the record's text
     #   Error       : a non-terminating ErrorRecord built from the record's error object
-    # A record whose data holds an error object is also written as a non-terminating ErrorRecord;
-    # one whose status starts with Would (WouldUpgrade, WouldBackUp...) is also shown through ShouldProcess.
+    # A record whose data holds an error object is written as one non-terminating ErrorRecord
+    # (TargetObject: the record's object) and nowhere else; one whose status starts with Would (WouldUpgrade, WouldBackUp...) is also shown through ShouldProcess.
+    # Modules go to the information stream as they finish: Invoke-GroupIDUpgrade's output is one
+    # RunResult (Status, Modules) at the end, so `if ($result.Status -ne 'Succeeded')` works.
     # Backup parts go to the information stream so that Backup-GroupIDData writes one object, the
     # set's manifest, and pipes straight into Test-GroupIDBackup and Restore-GroupIDData.
     # A type not listed here is written to the pipeline as GroupIDUpgrade.<type>.
     RecordTypes       = @{
-        ModuleResult           = @{ TypeName = 'GroupIDUpgrade.ModuleResult'; Stream = 'Output' }
+        ModuleResult           = @{ TypeName = 'GroupIDUpgrade.ModuleResult'; Stream = 'Information' }
         UnitFailed             = @{ TypeName = 'GroupIDUpgrade.UnitFailure'; Stream = 'Error' }
         WhatIf                 = @{ TypeName = 'GroupIDUpgrade.WhatIfItem'; Stream = 'WhatIf' }
         HistoryCounts          = @{ TypeName = 'GroupIDUpgrade.HistoryCounts'; Stream = 'Information' }
@@ -186,6 +196,9 @@
     # Parameters that name a path: resolved against PowerShell's current location (which is not
     # the engine's working folder) before they are sent.
     PathParameters    = @('AnswerFile', 'Destination', 'Path', 'To')
+    # Fields of a -Secret answer that name a file: resolved against PowerShell's current location
+    # too, like every path given to a cmdlet (paths inside a file resolve against that file's folder).
+    SecretPathFields  = @('pfxFile', 'caFile', 'path')
 
     # Cmdlet -> engine method. Every parameter a cmdlet declares is sent as the camelCase field of
     # the same name, except:

@@ -5,6 +5,11 @@
 
 $script:ModuleRoot = $PSScriptRoot
 $script:Decisions = Import-PowerShellDataFile -Path (Join-Path -Path $PSScriptRoot -ChildPath 'GroupIDUpgrade.Decisions.psd1')
+# The session's engine (EngineSession.ps1), the process ids of every engine this module started,
+# and how the last stopped request ended.
+$script:SessionEngine = $null
+$script:EnginesStarted = New-Object System.Collections.Generic.List[int]
+$script:LastStop = $null
 
 $publicFunctions = New-Object System.Collections.Generic.List[string]
 foreach ($folder in @('private', 'cmdlets')) {
@@ -12,6 +17,20 @@ foreach ($folder in @('private', 'cmdlets')) {
         . $file.FullName
         if ($folder -eq 'cmdlets') { $publicFunctions.Add($file.BaseName) }
     }
+}
+
+# The session's engine ends with the module and with the host. (Should the host die without
+# running either, the engine sees its stdin close and ends by itself.)
+$script:ExitingAction = Register-EngineEvent -SourceIdentifier ([System.Management.Automation.PsEngineEvent]::Exiting) `
+    -MessageData $ExecutionContext.SessionState.Module -Action {
+    & $Event.MessageData { Stop-GroupIDSessionEngine }
+}
+$ExecutionContext.SessionState.Module.OnRemove = {
+    Stop-GroupIDSessionEngine
+    foreach ($subscriber in @(Get-EventSubscriber -Force | Where-Object { $_.Action -eq $script:ExitingAction })) {
+        Unregister-Event -SubscriptionId $subscriber.SubscriptionId -Force
+    }
+    Remove-Job -Job $script:ExitingAction -Force -ErrorAction SilentlyContinue
 }
 
 # Upgrade is not an approved verb: the function has the approved name and the vendor's name is an

@@ -98,8 +98,11 @@ def test_update_group_binds_identity_from_the_pipeline_like_get_adgroup() -> Non
     function = ps.cmdlets(ROOT)["Update-GroupIDGroup"]
     identity = next(p for p in function.parameters if p.name == "Identity")
     binding = identity.attributes["parameter"]
+    # By value, as objects: the cmdlet takes DistinguishedName, ObjectGUID or SamAccountName itself
+    # (binding by property name would turn an object with only a Guid into "@{...}" first; the
+    # Pester tests pipe ADGroup-shaped objects through the real binder).
     assert binding.get("valuefrompipeline") is True
-    assert binding.get("valuefrompipelinebypropertyname") is True
+    assert identity.type.lower() in {"object[]", "system.object[]"}
     assert set(identity.aliases) == {"DistinguishedName", "ObjectGUID", "SamAccountName"}
     scope = next(p for p in function.parameters if p.name == "SearchContainerScopeList")
     assert scope.aliases == ["SearchContainersScopeList"], "both spellings of the vendor's parameter (R13)"
@@ -134,7 +137,7 @@ def test_secrets_are_secure_types_and_never_reach_verbose_or_arguments() -> None
 # --- each check catches what it is for, on a broken copy ------------------------------------------
 def test_parse_check_names_the_file_and_line_of_a_syntax_error(broken: Path) -> None:
     path = broken / "cmdlets" / "Backup-GroupIDData.ps1"
-    _edit(path, "    end {\n        Stop-GroupIDEngine -Engine $engine\n    }\n}", "    end {\n        Stop-GroupIDEngine -Engine ($engine\n    }\n}")
+    _edit(path, "        if ($null -eq $manifest -or $whatIf) { return }", "        if ($null -eq $manifest -or $whatIf) { return ")
     problems = ps.check_parses(broken)
     assert problems and all(p.startswith("cmdlets/Backup-GroupIDData.ps1:") for p in problems), problems
 
@@ -197,7 +200,7 @@ def test_manifest_check_catches_editions_and_version(broken: Path) -> None:
 
 def test_write_host_check_names_file_and_line(broken: Path) -> None:
     path = broken / "cmdlets" / "Get-GroupIDUpgradePlan.ps1"
-    _edit(path, "            $types = $script:Decisions.ResultTypes", "            Write-Host 'planning'\n            $types = $script:Decisions.ResultTypes")
+    _edit(path, "        $types = $script:Decisions.ResultTypes", "        Write-Host 'planning'\n        $types = $script:Decisions.ResultTypes")
     line = next(i for i, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if "Write-Host" in text)
     assert ps.check_no_write_host(broken) == [
         f"cmdlets/Get-GroupIDUpgradePlan.ps1:{line}: Write-Host (use Write-Information or an output object)"
@@ -253,7 +256,7 @@ def test_internal_call_check_catches_a_renamed_helper_and_parameter(broken: Path
     _edit(broken / "cmdlets" / "Invoke-GroupIDUpgrade.ps1", "-EngineWhatIf $whatIf", "-WhatIfToEngine $whatIf")
     _edit(broken / "private" / "Groups.ps1", "function Invoke-GroupIDGroupBatch {", "function Invoke-GroupIDGroupsBatch {")
     problems = ps.check_internal_calls(broken)
-    assert any(p.startswith("cmdlets/Invoke-GroupIDUpgrade.ps1:") and p.endswith("New-GroupIDEngineRequest has no parameter -whatiftoengine")
+    assert any(p.startswith("cmdlets/Invoke-GroupIDUpgrade.ps1:") and p.endswith("Invoke-GroupIDCommand has no parameter -whatiftoengine")
                for p in problems), problems
     assert sum("calls Invoke-GroupIDGroupBatch, which the module does not define" in p for p in problems) == 3, problems
 

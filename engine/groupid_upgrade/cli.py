@@ -58,6 +58,12 @@ class ConsoleReporter(Reporter):
             click.echo(f"{'WARNING: ' if level == 'warning' else ''}{message}", err=True)
 
     def record(self, record_type: str, data: dict[str, Any]) -> None:
+        error = data.get("error")
+        if isinstance(error, dict) and not self.verbose:
+            self.clear()
+            what = data.get("distinguishedName") or data.get("identity") or data.get("name") or record_type
+            click.echo(f"ERROR: {what}: {error.get('message', '')}", err=True)
+            return
         if self.verbose:
             self.clear()
             click.echo(f"{record_type}: {json.dumps(data, default=str)}", err=True)

@@ -69,36 +69,14 @@ function Backup-GroupIDData {
         [string] $SqlServerBackupFile
     )
 
-    begin {
-        $engine = $null
-    }
-
     process {
-        $completed = $false
-        try {
-            $whatIf = [bool]$WhatIfPreference
-            if (-not $whatIf -and -not $PSCmdlet.ShouldProcess($Destination, 'Write a GroupID backup set')) {
-                $completed = $true
-                return
-            }
-            if ($null -eq $engine) { $engine = Start-GroupIDEngine -Cmdlet $PSCmdlet }
-            $request = New-GroupIDEngineRequest -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -EngineWhatIf $whatIf
-            $response = Invoke-GroupIDEngineRequest -Engine $engine -Method $request.Method -Params $request.Params -Target $Destination
-            $manifest = Complete-GroupIDEngineResponse -Engine $engine -Response $response -Terminating
-            if ($null -ne $manifest -and -not $whatIf) {
-                if (-not $manifest.PSObject.Properties['Path']) {
-                    $manifest | Add-Member -NotePropertyName 'Path' -NotePropertyValue $request.Params['destination']
-                }
-                $PSCmdlet.WriteObject((ConvertTo-GroupIDObject -InputObject $manifest -TypeName $script:Decisions.ResultTypes.BackupManifest))
-            }
-            $completed = $true
+        $whatIf = [bool]$WhatIfPreference
+        if (-not $whatIf -and -not $PSCmdlet.ShouldProcess($Destination, 'Write a GroupID backup set')) { return }
+        $manifest = Invoke-GroupIDCommand -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -EngineWhatIf $whatIf -Target $Destination
+        if ($null -eq $manifest -or $whatIf) { return }
+        if (-not $manifest.PSObject.Properties['Path']) {
+            $manifest | Add-Member -NotePropertyName 'Path' -NotePropertyValue $PSCmdlet.GetUnresolvedProviderPathFromPSPath($Destination)
         }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
-        }
-    }
-
-    end {
-        Stop-GroupIDEngine -Engine $engine
+        $PSCmdlet.WriteObject((ConvertTo-GroupIDObject -InputObject $manifest -TypeName $script:Decisions.ResultTypes.BackupManifest))
     }
 }

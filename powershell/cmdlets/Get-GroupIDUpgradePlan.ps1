@@ -65,30 +65,12 @@ function Get-GroupIDUpgradePlan {
         [hashtable] $Secret
     )
 
-    begin {
-        $engine = $null
-    }
-
     process {
-        $completed = $false
-        try {
-            if ($null -eq $engine) { $engine = Start-GroupIDEngine -Cmdlet $PSCmdlet }
-            $request = New-GroupIDEngineRequest -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters
-            $response = Invoke-GroupIDEngineRequest -Engine $engine -Method $request.Method -Params $request.Params -Target $AnswerFile
-            $plan = Complete-GroupIDEngineResponse -Engine $engine -Response $response -Terminating
-            $types = $script:Decisions.ResultTypes
-            foreach ($item in $plan.items) { [void](ConvertTo-GroupIDObject -InputObject $item -TypeName $types.PlanItem) }
-            foreach ($question in $plan.questions) { [void](ConvertTo-GroupIDObject -InputObject $question -TypeName $types.PlanQuestion) }
-            foreach ($warning in $plan.warnings) { [void](ConvertTo-GroupIDObject -InputObject $warning -TypeName $types.PlanWarning) }
-            $PSCmdlet.WriteObject((ConvertTo-GroupIDObject -InputObject $plan -TypeName $types.Plan))
-            $completed = $true
-        }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
-        }
-    }
-
-    end {
-        Stop-GroupIDEngine -Engine $engine
+        $plan = Invoke-GroupIDCommand -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -Target $AnswerFile
+        $types = $script:Decisions.ResultTypes
+        foreach ($item in $plan.items) { [void](ConvertTo-GroupIDObject -InputObject $item -TypeName $types.PlanItem) }
+        foreach ($question in $plan.questions) { [void](ConvertTo-GroupIDObject -InputObject $question -TypeName $types.PlanQuestion) }
+        foreach ($warning in $plan.warnings) { [void](ConvertTo-GroupIDObject -InputObject $warning -TypeName $types.PlanWarning) }
+        $PSCmdlet.WriteObject((ConvertTo-GroupIDObject -InputObject $plan -TypeName $types.Plan))
     }
 }

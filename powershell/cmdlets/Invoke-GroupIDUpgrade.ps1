@@ -8,12 +8,16 @@ function Invoke-GroupIDUpgrade {
     set of modules. The run is re-runnable and resumable; the source is never written to. It
     refuses to start while the Plan has open questions (QuestionsOpen), listing every one.
 
-    Writes one GroupIDUpgrade.ModuleResult object per module as soon as it finishes, progress
-    while it runs, warnings for what an admin should know, and a non-terminating error for each
-    unit that failed. The run log's path is written to the information stream.
+    Writes one GroupIDUpgrade.RunResult object when the run ends: its Status (Succeeded,
+    PartiallySucceeded, Failed), RunId, LogPath and Modules (one GroupIDUpgrade.ModuleResult per
+    module), so a script can test `$result.Status -ne 'Succeeded'`. While it runs: progress, each
+    module's result on the information stream as soon as the module finishes (tag ModuleResult),
+    warnings for what an admin should know, and one non-terminating error for each unit that failed.
+    Errors that stop the run (open questions, an unreadable answer file, the engine not found)
+    are terminating.
 
     -WhatIf asks the engine to do everything but write: it shows each unit that would be created,
-    moved or skipped ("What if: ..."), and the module objects it would return.
+    moved or skipped ("What if: ..."), and the result the run would have.
 
     ConfirmImpact is High: an interactive session asks before the run. A scheduled task (no one to
     answer) passes -Confirm:$false.
@@ -43,6 +47,12 @@ function Invoke-GroupIDUpgrade {
     Runs the upgrade after asking for confirmation.
 
     .EXAMPLE
+    $result = Invoke-GroupIDUpgrade -AnswerFile C:\GroupID\answers.json -Confirm:$false -ErrorAction Stop
+    if ($result.Status -ne 'Succeeded') { exit 1 }
+
+    In a scheduled task: stops on any error, and fails the task unless every module succeeded.
+
+    .EXAMPLE
     Invoke-GroupIDUpgrade -AnswerFile C:\GroupID\answers.json -Module Configuration, Synchronize -WhatIf
 
     Shows what the Configuration and Synchronize modules would do, and writes nothing.
@@ -56,10 +66,10 @@ function Invoke-GroupIDUpgrade {
     System.String. An answer file path, also by the property name FullName (Get-Item).
 
     .OUTPUTS
-    GroupIDUpgrade.ModuleResult
+    GroupIDUpgrade.RunResult
     #>
     [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'High')]
-    [OutputType('GroupIDUpgrade.ModuleResult')]
+    [OutputType('GroupIDUpgrade.RunResult')]
     param(
         [Parameter(Mandatory, Position = 0, ValueFromPipelineByPropertyName)]
         [Alias('FullName')]
@@ -76,35 +86,13 @@ function Invoke-GroupIDUpgrade {
         [hashtable] $Secret
     )
 
-    begin {
-        $engine = $null
-    }
-
     process {
-        $completed = $false
-        try {
-            $whatIf = [bool]$WhatIfPreference
-            if (-not $whatIf -and -not $PSCmdlet.ShouldProcess($AnswerFile, 'Upgrade the GroupID installation')) {
-                $completed = $true
-                return
-            }
-            if ($null -eq $engine) { $engine = Start-GroupIDEngine -Cmdlet $PSCmdlet }
-            $request = New-GroupIDEngineRequest -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -EngineWhatIf $whatIf
-            $response = Invoke-GroupIDEngineRequest -Engine $engine -Method $request.Method -Params $request.Params -Target $AnswerFile
-            $result = Complete-GroupIDEngineResponse -Engine $engine -Response $response -Terminating
-            if ($null -ne $result) {
-                $summary = ConvertTo-GroupIDObject -InputObject $result -TypeName $script:Decisions.ResultTypes.RunResult
-                $PSCmdlet.WriteInformation($summary, [string[]]@('GroupIDUpgrade', 'RunResult'))
-                Write-Verbose "GroupIDUpgrade: run $($result.runId) ended $($result.status); the run log is $($result.logPath)."
-            }
-            $completed = $true
-        }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
-        }
-    }
-
-    end {
-        Stop-GroupIDEngine -Engine $engine
+        $whatIf = [bool]$WhatIfPreference
+        if (-not $whatIf -and -not $PSCmdlet.ShouldProcess($AnswerFile, 'Upgrade the GroupID installation')) { return }
+        $result = Invoke-GroupIDCommand -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -EngineWhatIf $whatIf -Target $AnswerFile
+        if ($null -eq $result) { return }
+        foreach ($moduleResult in @($result.modules)) { [void](ConvertTo-GroupIDObject -InputObject $moduleResult -TypeName $script:Decisions.RecordTypes['ModuleResult'].TypeName) }
+        Write-Verbose "GroupIDUpgrade: run $($result.runId) ended $($result.status); the run log is $($result.logPath)."
+        $PSCmdlet.WriteObject((ConvertTo-GroupIDObject -InputObject $result -TypeName $script:Decisions.ResultTypes.RunResult))
     }
 }

@@ -64,42 +64,15 @@ function Restore-GroupIDData {
         [switch] $Force
     )
 
-    begin {
-        $engine = $null
-    }
-
     process {
-        $completed = $false
-        try {
-            $whatIf = [bool]$WhatIfPreference
-            $where = 'the installation'
-            if ($To) { $where = $To }
-            if (-not $whatIf -and -not $PSCmdlet.ShouldProcess($where, "Restore the backup set $Path")) {
-                $completed = $true
-                return
-            }
-            if ($null -eq $engine) { $engine = Start-GroupIDEngine -Cmdlet $PSCmdlet }
-            $request = New-GroupIDEngineRequest -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -EngineWhatIf $whatIf
-            $recordsBefore = $engine.RecordsWritten
-            $response = Invoke-GroupIDEngineRequest -Engine $engine -Method $request.Method -Params $request.Params -Target $Path
-            $report = Complete-GroupIDEngineResponse -Engine $engine -Response $response -Terminating
-            if ($null -ne $report) {
-                # Parts come as records while the restore runs; an engine that only reports them at
-                # the end still gives one object per part.
-                if ($engine.RecordsWritten -eq $recordsBefore -and $report.PSObject.Properties['parts']) {
-                    foreach ($part in $report.parts) { $PSCmdlet.WriteObject((ConvertTo-GroupIDObject -InputObject $part -TypeName $script:Decisions.RecordTypes['restorePart'].TypeName)) }
-                }
-                $reportObject = ConvertTo-GroupIDObject -InputObject $report -TypeName $script:Decisions.ResultTypes.RestoreReport
-                $PSCmdlet.WriteInformation($reportObject, [string[]]@('GroupIDUpgrade', 'RestoreReport'))
-            }
-            $completed = $true
-        }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
-        }
-    }
-
-    end {
-        Stop-GroupIDEngine -Engine $engine
+        $whatIf = [bool]$WhatIfPreference
+        $where = 'the installation'
+        if ($To) { $where = $To }
+        if (-not $whatIf -and -not $PSCmdlet.ShouldProcess($where, "Restore the backup set $Path")) { return }
+        $report = Invoke-GroupIDCommand -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -EngineWhatIf $whatIf -Target $Path
+        if ($null -eq $report) { return }
+        $reportObject = ConvertTo-GroupIDObject -InputObject $report -TypeName $script:Decisions.ResultTypes.RestoreReport
+        Add-GroupIDDisplayText -InputObject $reportObject -Label 'RestoreReport'
+        $PSCmdlet.WriteInformation($reportObject, [string[]]@('GroupIDUpgrade', 'RestoreReport'))
     }
 }

@@ -43,51 +43,25 @@ function Test-GroupIDBackup {
         [switch] $Quiet
     )
 
-    begin {
-        $engine = $null
-        $completed = $false
-        try {
-            $engine = Start-GroupIDEngine -Cmdlet $PSCmdlet
-            $completed = $true
-        }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
-        }
-    }
-
     process {
-        $completed = $false
-        try {
-            foreach ($one in $Path) {
-                $request = New-GroupIDEngineRequest -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -Override @{ Path = $one }
-                $response = Invoke-GroupIDEngineRequest -Engine $engine -Method $request.Method -Params $request.Params -Target $one
-                $report = $response.Result
-                $valid = ($null -eq $response.Error) -and (Test-GroupIDVerifyReport -Report $report)
-                if ($Quiet) {
-                    if ($null -ne $response.Error -and $response.Scope -ne 'Item') { Complete-GroupIDEngineResponse -Engine $engine -Response $response }
-                    $PSCmdlet.WriteObject($valid)
-                    continue
-                }
-                if ($null -ne $response.Error) {
-                    Complete-GroupIDEngineResponse -Engine $engine -Response $response
-                    continue
-                }
-                $reportObject = ConvertTo-GroupIDObject -InputObject $report -TypeName $script:Decisions.ResultTypes.VerifyReport
-                $PSCmdlet.WriteObject($reportObject)
-                if (-not $valid) {
-                    $PSCmdlet.WriteError((New-GroupIDClientErrorRecord -ErrorId 'BackupSetInvalid' -Target $one `
-                                -Message "The backup set $one is not complete and intact; the report lists each problem." `
-                                -RecommendedAction 'Take a new backup; do not restore from this set.'))
-                }
-            }
-            $completed = $true
+        $response = Invoke-GroupIDCommand -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -Target $Path -OnError Return
+        $report = $response.Result
+        $valid = ($null -eq $response.Error) -and (Test-GroupIDVerifyReport -Report $report)
+        if ($null -ne $response.Error -and $response.Scope -ne 'Item') { $PSCmdlet.ThrowTerminatingError($response.Error) }
+        if ($Quiet) {
+            $PSCmdlet.WriteObject($valid)
+            return
         }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
+        if ($null -ne $response.Error) {
+            $PSCmdlet.WriteError($response.Error)
+            return
         }
-    }
-
-    end {
-        Stop-GroupIDEngine -Engine $engine
+        $reportObject = ConvertTo-GroupIDObject -InputObject $report -TypeName $script:Decisions.ResultTypes.VerifyReport
+        $PSCmdlet.WriteObject($reportObject)
+        if (-not $valid) {
+            $PSCmdlet.WriteError((New-GroupIDClientErrorRecord -ErrorId 'BackupSetInvalid' -Target $Path `
+                        -Message "The backup set $Path is not complete and intact; the report lists each problem." `
+                        -RecommendedAction 'Take a new backup; do not restore from this set.'))
+        }
     }
 }

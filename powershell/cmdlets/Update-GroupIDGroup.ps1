@@ -11,20 +11,23 @@ function Update-GroupIDGroup {
     Get-ADGroup ... | Upgrade-Group works), by -SearchContainer with -SearchContainerScopeList
     (1 = this container only, 2 = subtree, the default; paired by position, one value for all),
     by -GroupType (1 non-managed, 2 Smart Group, 3 parent Dynasty, 6 password-expiry Smart Group;
-    4 and 5 are refused as the vendor's cmdlet does) and by -IdentityStoreId. At least one is
-    needed: the cmdlet never upgrades a whole store by omission.
+    4 and 5 are refused as the vendor's cmdlet does) and by -IdentityStoreId. As with the vendor's
+    11.1 Upgrade-Group, none of them is required: with no selector at all, every managed group of
+    the identity store is upgraded (the store of -IdentityStoreId, else the answer file's only
+    Active Directory store); -WhatIf lists them first.
 
-    Identities from the pipeline go to one engine in batches of -BatchSize; one
+    Identities from the pipeline go to the session's one engine in batches of -BatchSize; one
     GroupIDUpgrade.GroupResult per group is written as soon as the engine reports it (status
-    Upgraded, AlreadyUpgraded, Skipped or Failed). A group that fails is also a non-terminating
-    error, and the others go on.
+    Upgraded, AlreadyUpgraded or Skipped). A group that fails is reported once, as a
+    non-terminating error whose TargetObject is its result (Status Failed), and the others go on.
 
     -WhatIf asks the engine (whatIf), since only it knows which groups a container or a type
     selects; -Confirm asks for each identity.
 
     .PARAMETER Identity
-    Groups to upgrade: DN, objectGUID, CN, name or sAMAccountName. Binds from the pipeline by value
-    and by the property names DistinguishedName, ObjectGUID and SamAccountName (ADGroup objects).
+    Groups to upgrade: DN, objectGUID, CN, name or sAMAccountName, or objects that have one
+    (Get-ADGroup's ADGroup, Get-ADObject's results, anything with a DistinguishedName, ObjectGUID
+    or SamAccountName property, taken in that order). Binds from the pipeline.
 
     .PARAMETER SearchContainer
     Containers (DNs) whose groups are upgraded.
@@ -69,6 +72,11 @@ function Update-GroupIDGroup {
     .EXAMPLE
     Upgrade-Group -AnswerFile .\answers.json -Identity 'GIDsmart1' -GroupIDVersion 10.0 -Credential (Get-Credential 'CORP\groupid-admin')
 
+    .EXAMPLE
+    Upgrade-Group -AnswerFile .\answers.json -WhatIf
+
+    Lists every managed group of the store that would be upgraded (no selector: the whole store).
+
     .INPUTS
     System.String, or any object with a DistinguishedName, ObjectGUID or SamAccountName property (Microsoft.ActiveDirectory.Management.ADGroup).
 
@@ -78,10 +86,10 @@ function Update-GroupIDGroup {
     [CmdletBinding(SupportsShouldProcess, ConfirmImpact = 'Medium')]
     [OutputType('GroupIDUpgrade.GroupResult')]
     param(
-        [Parameter(Position = 0, ValueFromPipeline, ValueFromPipelineByPropertyName)]
+        [Parameter(Position = 0, ValueFromPipeline)]
         [Alias('DistinguishedName', 'ObjectGUID', 'SamAccountName')]
         [ValidateNotNullOrEmpty()]
-        [string[]] $Identity,
+        [object[]] $Identity,
 
         [ValidateNotNullOrEmpty()]
         [string[]] $SearchContainer,
@@ -117,63 +125,35 @@ function Update-GroupIDGroup {
     )
 
     begin {
-        $engine = $null
         $batch = New-Object System.Collections.Generic.List[string]
         $identityGiven = $false
-        $completed = $false
-        try {
-            $engine = Start-GroupIDEngine -Cmdlet $PSCmdlet
-            $completed = $true
-        }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
-        }
     }
 
     process {
-        $completed = $false
-        try {
-            foreach ($one in $Identity) {
-                $identityGiven = $true
-                if ($WhatIfPreference -or $PSCmdlet.ShouldProcess($one, 'Upgrade group')) { $batch.Add($one) }
-                if ($batch.Count -ge $BatchSize) {
-                    Invoke-GroupIDGroupBatch -Engine $engine -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -Identity $batch.ToArray() -EngineWhatIf ([bool]$WhatIfPreference)
-                    $batch.Clear()
-                }
+        foreach ($item in $Identity) {
+            $one = ConvertTo-GroupIDGroupIdentity -Cmdlet $PSCmdlet -InputObject $item
+            $identityGiven = $true
+            if ($WhatIfPreference -or $PSCmdlet.ShouldProcess($one, 'Upgrade group')) { $batch.Add($one) }
+            if ($batch.Count -ge $BatchSize) {
+                Invoke-GroupIDGroupBatch -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -Identity $batch.ToArray() -EngineWhatIf ([bool]$WhatIfPreference)
+                $batch.Clear()
             }
-            $completed = $true
-        }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
         }
     }
 
     end {
-        $completed = $false
-        try {
-            $bound = $PSBoundParameters
-            if ($batch.Count -gt 0) {
-                Invoke-GroupIDGroupBatch -Engine $engine -Cmdlet $PSCmdlet -BoundParameters $bound -Identity $batch.ToArray() -EngineWhatIf ([bool]$WhatIfPreference)
-                $batch.Clear()
-            }
-            elseif (-not $identityGiven -and -not $MyInvocation.ExpectingInput) {
-                $selectors = @(@('SearchContainer', 'GroupType', 'IdentityStoreId') | Where-Object { $bound.ContainsKey($_) })
-                if ($selectors.Count -eq 0) {
-                    $record = New-GroupIDClientErrorRecord -ErrorId 'InvalidParams' -Target 'Update-GroupIDGroup' `
-                        -Message 'Update-GroupIDGroup needs groups to upgrade: -Identity (or groups from the pipeline), -SearchContainer, -GroupType or -IdentityStoreId.' `
-                        -RecommendedAction 'Name the groups, a container, a group type or an identity store.'
-                    $PSCmdlet.ThrowTerminatingError($record)
-                }
-                $what = ($selectors | ForEach-Object { "-$_ $((@($bound[$_])) -join ',')" }) -join ' '
-                if ($WhatIfPreference -or $PSCmdlet.ShouldProcess($what, 'Upgrade the groups selected by')) {
-                    Invoke-GroupIDGroupBatch -Engine $engine -Cmdlet $PSCmdlet -BoundParameters $bound -Identity $null -EngineWhatIf ([bool]$WhatIfPreference)
-                }
-            }
-            Stop-GroupIDEngine -Engine $engine
-            $completed = $true
+        if ($batch.Count -gt 0) {
+            Invoke-GroupIDGroupBatch -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -Identity $batch.ToArray() -EngineWhatIf ([bool]$WhatIfPreference)
+            $batch.Clear()
+            return
         }
-        finally {
-            if (-not $completed) { Stop-GroupIDEngine -Engine $engine -Cancel }
+        if ($identityGiven -or $MyInvocation.ExpectingInput) { return }
+        $bound = $PSBoundParameters
+        $selectors = @(@('SearchContainer', 'GroupType', 'IdentityStoreId') | Where-Object { $bound.ContainsKey($_) })
+        $what = 'every managed group of the identity store'
+        if ($selectors.Count -gt 0) { $what = ($selectors | ForEach-Object { "-$_ $((@($bound[$_])) -join ',')" }) -join ' ' }
+        if ($WhatIfPreference -or $PSCmdlet.ShouldProcess($what, 'Upgrade the groups selected by')) {
+            Invoke-GroupIDGroupBatch -Cmdlet $PSCmdlet -BoundParameters $bound -Identity $null -EngineWhatIf ([bool]$WhatIfPreference)
         }
     }
 }

@@ -13,11 +13,14 @@ function Find-GroupIDEngine {
     no setting ever travels on the command line.
 
     .EXAMPLE
-    Find-GroupIDEngine
+    Find-GroupIDEngine -Cmdlet $PSCmdlet
     #>
     [CmdletBinding()]
     [OutputType([pscustomobject])]
-    param()
+    param(
+        [Parameter(Mandatory)]
+        [System.Management.Automation.PSCmdlet] $Cmdlet
+    )
 
     $tried = New-Object System.Collections.Generic.List[string]
     foreach ($way in $script:Decisions.EngineSearch) {
@@ -29,21 +32,21 @@ function Find-GroupIDEngine {
                     continue
                 }
                 if (Test-Path -LiteralPath $value -PathType Leaf) {
-                    return [pscustomobject]@{ FilePath = (Resolve-Path -LiteralPath $value).ProviderPath; Arguments = $way.Arguments; Source = "`$env:$($way.Name)" }
+                    return (New-GroupIDEngineLocation -FilePath ((Resolve-Path -LiteralPath $value).ProviderPath) -Arguments $way.Arguments -Source ("`$env:$($way.Name)"))
                 }
                 $found = Get-Command -Name $value -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
                 if ($null -ne $found) {
-                    return [pscustomobject]@{ FilePath = $found.Path; Arguments = $way.Arguments; Source = "`$env:$($way.Name)" }
+                    return (New-GroupIDEngineLocation -FilePath ($found.Path) -Arguments $way.Arguments -Source ("`$env:$($way.Name)"))
                 }
                 $message = "The GroupID upgrade engine was not found: `$env:$($way.Name) is '$value', which is not a file or a command."
-                throw (New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target $value `
-                        -RecommendedAction "Set `$env:$($way.Name) to the full path of a python.exe that has the groupid-upgrade package installed, or remove the variable.")
+                $Cmdlet.ThrowTerminatingError((New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target $value `
+                            -RecommendedAction "Set `$env:$($way.Name) to the full path of a python.exe that has the groupid-upgrade package installed, or remove the variable."))
             }
             'Beside' {
                 foreach ($relative in $way.Paths) {
                     $candidate = Join-Path -Path $script:ModuleRoot -ChildPath $relative
                     if (Test-Path -LiteralPath $candidate -PathType Leaf) {
-                        return [pscustomobject]@{ FilePath = (Resolve-Path -LiteralPath $candidate).ProviderPath; Arguments = $way.Arguments; Source = $candidate }
+                        return (New-GroupIDEngineLocation -FilePath ((Resolve-Path -LiteralPath $candidate).ProviderPath) -Arguments $way.Arguments -Source ($candidate))
                     }
                     $tried.Add("$candidate (not found)")
                 }
@@ -51,13 +54,37 @@ function Find-GroupIDEngine {
             'Path' {
                 $found = Get-Command -Name $way.Name -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
                 if ($null -ne $found) {
-                    return [pscustomobject]@{ FilePath = $found.Path; Arguments = $way.Arguments; Source = 'PATH' }
+                    return (New-GroupIDEngineLocation -FilePath ($found.Path) -Arguments $way.Arguments -Source ('PATH'))
                 }
                 $tried.Add("'$($way.Name)' on PATH (not found)")
             }
         }
     }
     $message = 'The GroupID upgrade engine was not found. Tried: ' + ($tried -join '; ') + '.'
-    throw (New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target 'groupid-upgrade' `
-            -RecommendedAction 'Install the engine (pip install groupid-upgrade) so groupid-upgrade is on PATH, or set $env:GROUPID_UPGRADE_PYTHON to a python.exe that has it.')
+    $Cmdlet.ThrowTerminatingError((New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target 'groupid-upgrade' `
+                -RecommendedAction 'Install the engine (pip install groupid-upgrade) so groupid-upgrade is on PATH, or set $env:GROUPID_UPGRADE_PYTHON to a python.exe that has it.'))
+}
+
+function New-GroupIDEngineLocation {
+    <#
+    .SYNOPSIS
+    What Find-GroupIDEngine found: the file, its fixed arguments, where it was found, and the key that says whether a running engine is the same one.
+
+    .EXAMPLE
+    New-GroupIDEngineLocation -FilePath '/usr/bin/python3' -Arguments @('-I', '-m', 'groupid_upgrade', 'serve') -Source 'PATH'
+    #>
+    [CmdletBinding()]
+    [OutputType([pscustomobject])]
+    param(
+        [Parameter(Mandatory)]
+        [string] $FilePath,
+
+        [Parameter(Mandatory)]
+        [string[]] $Arguments,
+
+        [Parameter(Mandatory)]
+        [string] $Source
+    )
+
+    [pscustomobject]@{ FilePath = $FilePath; Arguments = $Arguments; Source = $Source; Key = ($FilePath + '|' + ($Arguments -join ' ')) }
 }

@@ -11,13 +11,10 @@ function Invoke-GroupIDGroupBatch {
     request (PrerequisiteNotMet, an invalid answer file) is thrown.
 
     .EXAMPLE
-    Invoke-GroupIDGroupBatch -Engine $engine -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -Identity $batch.ToArray()
+    Invoke-GroupIDGroupBatch -Cmdlet $PSCmdlet -BoundParameters $PSBoundParameters -Identity $batch.ToArray()
     #>
     [CmdletBinding()]
     param(
-        [Parameter(Mandatory)]
-        [hashtable] $Engine,
-
         [Parameter(Mandatory)]
         [System.Management.Automation.PSCmdlet] $Cmdlet,
 
@@ -30,13 +27,42 @@ function Invoke-GroupIDGroupBatch {
         [bool] $EngineWhatIf
     )
 
-    $request = New-GroupIDEngineRequest -Cmdlet $Cmdlet -BoundParameters $BoundParameters -Override @{ Identity = $Identity } -EngineWhatIf $EngineWhatIf
     $target = 'the selected groups'
     if ($null -ne $Identity) { $target = $Identity -join ', ' }
-    $response = Invoke-GroupIDEngineRequest -Engine $Engine -Method $request.Method -Params $request.Params -Target $target
-    $summary = Complete-GroupIDEngineResponse -Engine $Engine -Response $response
+    $summary = Invoke-GroupIDCommand -Cmdlet $Cmdlet -BoundParameters $BoundParameters -Override @{ Identity = $Identity } -EngineWhatIf $EngineWhatIf -Target $target -OnError Item
     if ($null -ne $summary) {
         $summaryObject = ConvertTo-GroupIDObject -InputObject $summary -TypeName $script:Decisions.ResultTypes.GroupSummary
+        Add-GroupIDDisplayText -InputObject $summaryObject -Label 'GroupSummary'
         $Cmdlet.WriteInformation($summaryObject, [string[]]@('GroupIDUpgrade', 'GroupSummary'))
     }
+}
+
+function ConvertTo-GroupIDGroupIdentity {
+    <#
+    .SYNOPSIS
+    The identity string the engine takes for one -Identity value: a string as it is, a Guid as its text, an object by its DistinguishedName, ObjectGUID or SamAccountName.
+
+    .EXAMPLE
+    ConvertTo-GroupIDGroupIdentity -Cmdlet $PSCmdlet -InputObject (Get-ADGroup 'Sales')
+    #>
+    [CmdletBinding()]
+    [OutputType([string])]
+    param(
+        [Parameter(Mandatory)]
+        [System.Management.Automation.PSCmdlet] $Cmdlet,
+
+        [Parameter(Mandatory)]
+        [object] $InputObject
+    )
+
+    $value = $InputObject
+    if ($value -is [System.Management.Automation.PSObject]) { $value = $value.PSObject.BaseObject }
+    if ($value -is [string] -or $value -is [guid]) { return [string]$value }
+    foreach ($property in 'DistinguishedName', 'ObjectGUID', 'SamAccountName') {
+        $found = $InputObject.PSObject.Properties[$property]
+        if ($null -ne $found -and $null -ne $found.Value -and [string]$found.Value) { return [string]$found.Value }
+    }
+    $Cmdlet.ThrowTerminatingError((New-GroupIDClientErrorRecord -ErrorId 'InvalidParams' -Target $InputObject `
+                -Message "Update-GroupIDGroup cannot tell which group '$InputObject' is: give a DN, objectGUID, CN, name or sAMAccountName, or an object with a DistinguishedName, ObjectGUID or SamAccountName property." `
+                -RecommendedAction 'Pipe Get-ADGroup results or strings into Upgrade-Group.'))
 }

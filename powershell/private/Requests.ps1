@@ -45,7 +45,7 @@ function New-GroupIDEngineRequest {
             $value = $Cmdlet.GetUnresolvedProviderPathFromPSPath([string]$value)
         }
         if ($decision.Settings.ContainsKey($key)) {
-            if ($key -eq 'Secret') { $value = ConvertTo-GroupIDSecretAnswer -Secret $value }
+            if ($key -eq 'Secret') { $value = ConvertTo-GroupIDSecretAnswer -Cmdlet $Cmdlet -Secret $value }
             Set-GroupIDDottedValue -Target $settings -Path $decision.Settings[$key] -Value $value
             continue
         }
@@ -96,12 +96,18 @@ function ConvertTo-GroupIDSecretAnswer {
     be a SecureString or a PSCredential, never plain text. Anything else is SecretTypeInvalid,
     naming the question, not the value.
 
+    Fields that name a file (SecretPathFields: pfxFile...) are resolved against PowerShell's
+    current location, as every path parameter is.
+
     .EXAMPLE
-    ConvertTo-GroupIDSecretAnswer -Secret @{ 'forest:corp.example.com:serviceAccount' = $credential }
+    ConvertTo-GroupIDSecretAnswer -Cmdlet $PSCmdlet -Secret @{ 'forest:corp.example.com:serviceAccount' = $credential }
     #>
     [CmdletBinding()]
     [OutputType([System.Collections.Specialized.OrderedDictionary])]
     param(
+        [Parameter(Mandatory)]
+        [System.Management.Automation.PSCmdlet] $Cmdlet,
+
         [Parameter(Mandatory)]
         [System.Collections.IDictionary] $Secret
     )
@@ -121,11 +127,14 @@ function ConvertTo-GroupIDSecretAnswer {
             foreach ($field in $value.Keys) {
                 $fieldValue = $value[$field]
                 if ($secretNames -contains [string]$field -and -not ($fieldValue -is [System.Security.SecureString] -or $fieldValue -is [System.Management.Automation.PSCredential])) {
-                    throw (New-GroupIDClientErrorRecord -ErrorId 'SecretTypeInvalid' -Target ([string]$question) `
-                            -Message "-Secret '$question': the field '$field' must be a SecureString or a PSCredential, not plain text." `
-                            -RecommendedAction 'Use Read-Host -AsSecureString or Get-Credential for secret fields.')
+                    $Cmdlet.ThrowTerminatingError((New-GroupIDClientErrorRecord -ErrorId 'SecretTypeInvalid' -Target ([string]$question) `
+                                -Message "-Secret '$question': the field '$field' must be a SecureString or a PSCredential, not plain text." `
+                                -RecommendedAction 'Use Read-Host -AsSecureString or Get-Credential for secret fields.'))
                 }
                 if ($fieldValue -is [System.Management.Automation.PSCredential]) { $fieldValue = $fieldValue.Password }
+                if ($script:Decisions.SecretPathFields -contains [string]$field -and $fieldValue -is [string] -and $fieldValue) {
+                    $fieldValue = $Cmdlet.GetUnresolvedProviderPathFromPSPath($fieldValue)
+                }
                 $answer[[string]$field] = $fieldValue
             }
             $answers[[string]$question] = $answer
@@ -133,9 +142,9 @@ function ConvertTo-GroupIDSecretAnswer {
         else {
             $kind = 'null'
             if ($null -ne $value) { $kind = $value.GetType().Name }
-            throw (New-GroupIDClientErrorRecord -ErrorId 'SecretTypeInvalid' -Target ([string]$question) `
-                    -Message "-Secret '$question': the answer must be a PSCredential, a SecureString or a hashtable of fields, not $kind." `
-                    -RecommendedAction 'Use Get-Credential, Read-Host -AsSecureString, or @{ clientSecret = <SecureString>; pfxPassword = <SecureString> }.')
+            $Cmdlet.ThrowTerminatingError((New-GroupIDClientErrorRecord -ErrorId 'SecretTypeInvalid' -Target ([string]$question) `
+                        -Message "-Secret '$question': the answer must be a PSCredential, a SecureString or a hashtable of fields, not $kind." `
+                        -RecommendedAction 'Use Get-Credential, Read-Host -AsSecureString, or @{ clientSecret = <SecureString>; pfxPassword = <SecureString> }.'))
         }
     }
     $answers

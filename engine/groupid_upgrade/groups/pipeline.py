@@ -563,7 +563,8 @@ class GroupPipeline:
             data["reason"] = work.reason
         if work.error is not None:
             data["error"] = work.error.to_error_object()
-            self.reporter.log("warning", f"Group {work.facts.dn}: {work.error.message}")
+            # The record carries the failure (one ErrorRecord in PowerShell, one line in the CLI).
+            self.reporter.log("verbose", f"Group {work.facts.dn}: {work.error.message}")
         self.reporter.record("GroupUpgrade", {k: v for k, v in data.items() if v is not None})
 
     def _record_failure(self, identity: str, dn: str | None, error: EngineError) -> None:
@@ -571,7 +572,7 @@ class GroupPipeline:
         data = {"identity": identity, "status": "Failed", "changes": [], "error": error.to_error_object()}
         if dn:
             data["distinguishedName"] = dn
-        self.reporter.log("warning", f"Group {identity}: {error.message}")
+        self.reporter.log("verbose", f"Group {identity}: {error.message}")
         self.reporter.record("GroupUpgrade", data)
 
 

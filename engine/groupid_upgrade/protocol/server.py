@@ -42,7 +42,11 @@ ENGINE_NAME = "groupid-upgrade"
 CANCEL_METHOD = "$/cancelRequest"
 
 _ENGINE_SUMMARIES = {
-    "engine.hello": "Version handshake: the engine's name, version, protocol and method names.",
+    "engine.hello": (
+        "Version handshake: the engine's name, version, protocol, method names and process id. "
+        "params.idleTimeoutSeconds (optional, 1..86400): the engine exits by itself after that long "
+        "with no request running or waiting (a client that keeps one engine per session)."
+    ),
     "engine.describe": "JSON Schema of every method's params and result.",
     "engine.shutdown": "Finish what was sent before, answer null and exit.",
 }
@@ -54,8 +58,10 @@ _ENGINE_RESULTS: dict[str, Any] = {
             "version": {"type": "string"},
             "protocol": {"type": "integer"},
             "methods": {"type": "array", "items": {"type": "string"}},
+            "pid": {"type": "integer"},
+            "idleTimeoutSeconds": {"type": ["integer", "null"]},
         },
-        "required": ["name", "version", "protocol", "methods"],
+        "required": ["name", "version", "protocol", "methods", "pid"],
     },
     "engine.describe": {
         "type": "object",
@@ -277,6 +283,8 @@ class _Server:
         self._closed = False
         self._describe_cache: dict[str, Any] | None = None
         self._logged_start = False
+        self._idle_timeout: float | None = None
+        self._last_activity = time.monotonic()
 
     # --- main thread: read, parse, queue, cancel ------------------------------------------------
     def serve(self, stdin: BinaryIO) -> int:
@@ -379,12 +387,13 @@ class _Server:
     def _enqueue(self, job: _Job) -> None:
         with self._cond:
             self._pending.append(job)
-            self._cond.notify()
+            self._last_activity = time.monotonic()
+            self._cond.notify_all()
 
     def _close(self) -> None:
         with self._cond:
             self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
 
     def _cancel(self, params: Any) -> None:
         if not isinstance(params, dict) or not _valid_id(params.get("id")):
@@ -442,6 +451,8 @@ class _Server:
             data, outcome = self._execute(job)
             with self._cond:
                 self._running = None
+                self._last_activity = time.monotonic()
+                self._cond.notify_all()
             self._writer.write_line(data)
             self._log_answered(job, outcome, time.monotonic() - started)
             if job.method == "engine.shutdown":
@@ -479,11 +490,16 @@ class _Server:
 
     def _call(self, method: str, params: Any, reporter: ServerReporter) -> Any:
         if method == "engine.hello":
+            idle = _idle_timeout_param(params)
+            if idle is not None:
+                self._start_idle_watch(idle)
             return {
                 "name": ENGINE_NAME,
                 "version": __version__,
                 "protocol": PROTOCOL_VERSION,
                 "methods": self._methods.names(),
+                "pid": os.getpid(),
+                "idleTimeoutSeconds": idle,
             }
         if method == "engine.shutdown":
             return None
@@ -503,6 +519,37 @@ class _Server:
         POOL.enable()  # this process lives on: keep directory binds for the next request
         result = spec.handler(validated, reporter)
         return _jsonable(result)
+
+    # --- idle watch: the backstop that ends a session's engine nobody uses any more -------------
+    def _start_idle_watch(self, seconds: int) -> None:
+        with self._cond:
+            first = self._idle_timeout is None
+            self._idle_timeout = float(seconds)
+            self._last_activity = time.monotonic()
+            self._cond.notify_all()
+        if first:
+            threading.Thread(target=self._watch_idle, name="groupid-upgrade-idle", daemon=True).start()
+
+    def _watch_idle(self) -> None:
+        with self._cond:
+            while not self._closed:
+                assert self._idle_timeout is not None
+                busy = self._running is not None or bool(self._pending)
+                left = self._idle_timeout - (time.monotonic() - self._last_activity)
+                if not busy and left <= 0:
+                    break
+                self._cond.wait(timeout=self._idle_timeout if busy else max(left, 0.05))
+            else:
+                return
+        # Nothing runs or waits, so nothing can be cut in half; the reading thread blocks on stdin
+        # and cannot be woken portably, so the process ends here.
+        pool = sys.modules.get("groupid_upgrade.storage.directory_pool")
+        if pool is not None:
+            pool.POOL.close_all()
+        _engine_log(20, f"engine stopped: idle for {self._idle_timeout:g} s")
+        with suppress(Exception):
+            sys.stderr.flush()
+        os._exit(EXIT_OK)
 
     def _describe(self) -> dict[str, Any]:
         if self._describe_cache is None:
@@ -530,6 +577,25 @@ class _Server:
                 }
             self._describe_cache = {"methods": methods}
         return self._describe_cache
+
+
+MAX_IDLE_TIMEOUT_SECONDS = 86400
+
+
+def _idle_timeout_param(params: Any) -> int | None:
+    """engine.hello's optional ``idleTimeoutSeconds``: a whole number of seconds, 1..86400."""
+    if not isinstance(params, dict) or params.get("idleTimeoutSeconds") is None:
+        return None
+    value = params["idleTimeoutSeconds"]
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IDLE_TIMEOUT_SECONDS:
+        raise EngineError(
+            "InvalidParams",
+            f"engine.hello's idleTimeoutSeconds must be a whole number of seconds from 1 to {MAX_IDLE_TIMEOUT_SECONDS}.",
+            recommended_action="Send a whole number of seconds, or leave it out for no idle limit.",
+            extra={"errors": [{"field": "idleTimeoutSeconds", "location": ["idleTimeoutSeconds"],
+                               "message": "must be an integer from 1 to 86400", "type": "int_range"}]},
+        )
+    return value
 
 
 def _validate_params(spec: MethodSpec, params: Any) -> Any:
