@@ -5,7 +5,9 @@ with exit 0 and print its ratio line(s) with a number."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,12 +31,13 @@ pytest_plugins = [
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 # bench file -> (the test bed it needs, the ratio lines it prints)
-BENCHMARKS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+BENCHMARKS: dict[str, tuple[str | None, tuple[str, ...]]] = {  # needs: elasticsearch, samba, samba+pwsh
     "history.py": ("elasticsearch", ("engine/floor", "naive/engine")),
     "startup.py": (None, ("ratio",)),
     "groups.py": ("samba", ("engine/ldap3",)),
     "backup.py": (None, ("engine/baseline",)),
     "single_groups.py": ("samba", ("engine/ldap3",)),
+    "powershell_groups.py": ("samba+pwsh", ("pipe/cli", "loop/piped", "startup/bare")),
 }
 
 
@@ -46,12 +49,17 @@ def test_every_benchmark_has_a_ci_entry() -> None:
 @pytest.mark.parametrize("name", sorted(BENCHMARKS))
 def test_benchmark_runs_at_its_quick_size_and_prints_its_ratios(name: str, request: pytest.FixtureRequest) -> None:
     needs, lines = BENCHMARKS[name]
+    needs = needs or ""
     args = [sys.executable, str(BENCH / name), "--quick"]
     if needs == "elasticsearch":
         node: EsNode = request.getfixturevalue("es_node")
         args += ["--es-url", node.url]
-    elif needs == "samba":
+    elif needs.startswith("samba"):
         request.getfixturevalue("samba_corp")
+    if needs.endswith("+pwsh"):
+        pwsh = os.environ.get("PWSH") or shutil.which("pwsh")
+        assert pwsh, "no pwsh: scripts/test installs it (PWSH is set there); run bash scripts/test-powershell once"
+        args += ["--pwsh", pwsh]
     done = subprocess.run(args, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     sys.stdout.write(done.stdout)  # the figures, in the CI log with -s / on failure

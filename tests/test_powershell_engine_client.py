@@ -284,7 +284,8 @@ def test_a_pipeline_of_requests_on_one_engine(
     assert what_if.error is None, what_if.error
     _assert_all_known(what_if.streams)
     assert what_if.streams.whatif, "a what-if run shows what it would do"
-    assert {t for t, _ in what_if.streams.output} == {"GroupIDUpgrade.ModuleResult"}
+    assert {t for t, _ in what_if.streams.information if isinstance(t, str) and t.endswith("ModuleResult")} == {"GroupIDUpgrade.ModuleResult"}
+    assert not what_if.streams.output, "Invoke-GroupIDUpgrade writes one RunResult, built from the answer"
     assert not target_db.exists()
 
     # The run, with the target passphrase given as -TargetPassphrase: inside settings, on stdin only.
@@ -292,7 +293,7 @@ def test_a_pipeline_of_requests_on_one_engine(
     run = client.request("upgrade.run", {"answerFile": str(sample.answer_file), "settings": settings})
     assert run.error is None, run.error
     _assert_all_known(run.streams)
-    modules = [data for type_name, data in run.streams.output if type_name == "GroupIDUpgrade.ModuleResult"]
+    modules = [data for type_name, data in run.streams.information if type_name == "GroupIDUpgrade.ModuleResult"]
     assert [m["module"] for m in modules] == [m["module"] for m in run.result["modules"]]
     assert all(m["status"] in ("Succeeded", "Skipped") for m in modules), modules
     cmdline = Path(f"/proc/{client.process.pid}/cmdline").read_bytes()

@@ -896,3 +896,44 @@ def test_sys_stdout_is_restored_after_serving(log_dir: Path) -> None:
     before = sys.stdout
     serve_bytes(encode(request(1, "engine.hello")))
     assert sys.stdout is before
+
+
+# --- idle backstop (issue 14: a session's engine nobody uses any more ends by itself) -----------
+def test_hello_reports_the_pid_and_an_idle_engine_exits_by_itself(process_factory: Any) -> None:
+    srv = process_factory(serve_with_test_methods_command())
+    srv.client.send(request(1, "engine.hello", {"idleTimeoutSeconds": 1}))
+    hello, _ = srv.client.until_response(1)
+    assert hello["result"]["pid"] == srv.process.pid
+    assert hello["result"]["idleTimeoutSeconds"] == 1
+    started = time.monotonic()
+    assert srv.wait(timeout=15) == 0, "the engine ends by itself after its idle time, with stdin still open"
+    assert 0.9 <= time.monotonic() - started < 10
+
+
+def test_an_idle_limit_never_ends_a_request_that_runs_longer(process_factory: Any) -> None:
+    srv = process_factory(serve_with_test_methods_command())
+    srv.client.send(request(1, "engine.hello", {"idleTimeoutSeconds": 1}))
+    srv.client.until_response(1)
+    srv.client.send(request(2, "test.slow", {"steps": 60, "delay": 0.05}))  # 3 s of work, 1 s idle limit
+    answer, _ = srv.client.until_response(2, timeout=30)
+    assert answer["result"]["stepsDone"] == 60
+    assert srv.wait(timeout=15) == 0
+
+
+def test_without_an_idle_limit_the_engine_waits_for_its_input(process_factory: Any) -> None:
+    srv = process_factory(serve_with_test_methods_command())
+    srv.client.send(request(1, "engine.hello"))
+    hello, _ = srv.client.until_response(1)
+    assert hello["result"]["idleTimeoutSeconds"] is None
+    time.sleep(2)
+    assert srv.process.poll() is None
+    srv.client.close_input()
+    assert srv.wait() == 0
+
+
+@pytest.mark.parametrize("value", [True, 0, -5, 1.5, "60", 86401, 10**30])
+def test_a_bad_idle_limit_is_refused_naming_the_field(server: InProcessServer, value: Any) -> None:
+    server.client.send(request(1, "engine.hello", {"idleTimeoutSeconds": value}))
+    answer, _ = server.client.until_response(1)
+    error = assert_error(answer, -32602, "InvalidParams", 1)
+    assert error["data"]["errors"][0]["field"] == "idleTimeoutSeconds"

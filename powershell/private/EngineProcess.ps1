@@ -195,6 +195,9 @@ function Read-GroupIDEngineMessage {
                 return (ConvertFrom-Json -InputObject $line)
             }
             catch {
+                # An engine that breaks the protocol is not asked anything more: it is ended now.
+                $Engine.Running = $null
+                Stop-GroupIDEngine -Engine $Engine -Kill
                 $Engine.Cmdlet.ThrowTerminatingError((New-GroupIDClientErrorRecord -ErrorId 'EngineOutputInvalid' -Target $Engine.FilePath `
                             -Message 'The engine wrote a line on stdout that is not JSON; stdout must carry protocol messages only.' `
                             -RecommendedAction 'Send the engine log to support.'))
