@@ -121,16 +121,18 @@ exit 0
 Import-Module '$script:ModuleManifest'
 Get-GroupIDUpgradePlan -AnswerFile '$script:Answers' | Out-Null
 `$id = & (Get-Module GroupIDUpgrade) { `$script:SessionEngine.ProcessId }
-Set-Content -LiteralPath '$pidFile' -Value `$id
+Set-Content -LiteralPath '$pidFile' -Value "`$PID `$id"
 Start-Sleep -Seconds 300
 "@)
         $host_ = Start-Process -FilePath $script:Pwsh -ArgumentList @('-NoProfile', '-NonInteractive', '-File', $file) -PassThru
         $deadline = [datetime]::UtcNow.AddSeconds(60)
         while (-not (Test-Path -LiteralPath $pidFile) -and [datetime]::UtcNow -lt $deadline) { Start-Sleep -Milliseconds 200 }
         Start-Sleep -Milliseconds 300
-        $engine = [int](Get-Content -LiteralPath $pidFile)
+        # The host as the script saw it ($PID): a pwsh started through a launcher is that launcher's child.
+        $hostId, $engine = @((Get-Content -LiteralPath $pidFile) -split ' ' | ForEach-Object { [int]$_ })
         Test-ProcessAlive -Id $engine | Should -BeTrue
-        Stop-Process -Id $host_.Id -Force
+        Stop-Process -Id $hostId -Force
+        Stop-Process -Id $host_.Id -Force -ErrorAction SilentlyContinue
         Wait-ProcessGone -Id $engine -Seconds 15 | Should -BeTrue
     }
 }

@@ -26,7 +26,6 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import ldap3  # noqa: E402
-
 from bench.groups import connect, drop, make_groups, prepare_target  # noqa: E402
 from tests.testbed import samba_dc  # noqa: E402
 from tests.testbed.fixtures_samba import CORP, state_dir_path  # noqa: E402
