@@ -227,13 +227,14 @@ def sample(out: Path, version: str, seed: int, groups: int, history: int, with_f
         spec = SampleSpec(out=out.resolve(), version=version if "." in version else f"{version}.0", seed=seed,
                           groups=groups, history=history, with_faults=with_faults)
         path = generate_sample(spec, reporter)
-        result = {"path": str(path), "answerFile": str(path / "answers.json"), "version": spec.version,
-                  "seed": seed, "history": history, "groupsPerDomain": groups,
-                  "seconds": round(time.monotonic() - started, 2)}
+        from .model.cli_output import SampleResult
+
+        result = SampleResult(path=str(path), answer_file=str(path / "answers.json"), version=spec.version, seed=seed,
+                              history=history, groups_per_domain=groups, seconds=round(time.monotonic() - started, 2))
         return result, EXIT_OK, lambda r: click.echo(
-            f"Sample GroupID {r['version']} installation written to {r['path']} "
-            f"({r['history']} history rows, {r['groupsPerDomain']} groups per domain).\n"
-            f"Answer file: {r['answerFile']}")
+            f"Sample GroupID {r.version} installation written to {r.path} "
+            f"({r.history} history rows, {r.groups_per_domain} groups per domain).\n"
+            f"Answer file: {r.answer_file}")
 
     run_command(Output("sample", as_json=as_json, no_progress=no_progress), work)
 
@@ -427,6 +428,40 @@ def status(answer_file: Path, as_json: bool, no_progress: bool) -> None:
         return report, EXIT_OK, _print_status
 
     run_command(Output("status", as_json=as_json, no_progress=no_progress), work)
+
+
+def _print_doctor(report: Any) -> None:
+    width = max((len(c.server) for c in report.checks), default=0)
+    for c in report.checks:
+        mark = {"ok": "ok     ", "failed": "FAILED ", "skipped": "skipped"}[c.status]
+        click.echo(f"{mark} {c.server:<{width}}  {c.check}: {c.detail} ({c.seconds * 1000:.0f} ms)")
+        if c.what_to_do and c.status == "failed":
+            click.echo(f"        what to do: {c.what_to_do}")
+    failed = sum(1 for c in report.checks if c.status == "failed")
+    click.echo("")
+    click.echo("Every check passed." if not failed else f"{failed} check(s) failed: fix them, then run doctor again "
+                                                        "(exit code 3).")
+
+
+@main.command(epilog=epilog("groupid-upgrade doctor --answer-file answers.json",
+                            "groupid-upgrade doctor --answer-file answers.json --json"))
+@ANSWER_FILE
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
+@progress_options(json_lines=False)
+def doctor(answer_file: Path, as_json: bool, no_progress: bool) -> None:
+    """Preflight: reach every server of the answer file with its credentials and TLS, and check what a run
+    needs there (source tables readable, target tables creatable, an index and a snapshot repository,
+    the forest readable, group attributes writable); each check timed, with what to do. Exit 3 when one
+    fails. Nothing is changed: probes are removed again."""
+    from .answerfile import load_answer_file
+    from .doctor import run_doctor
+    from .errors import EXIT_OPEN_QUESTIONS
+
+    def work(reporter: Reporter) -> tuple[Any, int, Callable[[Any], None]]:
+        report = run_doctor(load_answer_file(answer_file, reporter=reporter), reporter)
+        return report, EXIT_OK if report.ok else EXIT_OPEN_QUESTIONS, _print_doctor
+
+    run_command(Output("doctor", as_json=as_json, no_progress=no_progress), work)
 
 
 def _print_groups(result: Any) -> None:

@@ -169,7 +169,9 @@ class JsonLinesReporter(Reporter):
         self._lock = threading.Lock()
 
     def write(self, line: Any) -> None:
-        text = json.dumps(line.wire(), default=str, ensure_ascii=False)
+        data = line.wire()
+        data = {"schemaVersion": data.pop("schemaVersion"), "event": data.pop("event"), **data}  # first: easy to grep
+        text = json.dumps(data, default=str, ensure_ascii=False)
         with self._lock:
             self.stream.write(text + "\n")
             self.stream.flush()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from .base import WireModel
 
@@ -61,7 +61,14 @@ class RecordNotification(WireModel):
 
 
 # --- --json-lines: one object a line on stdout ----------------------------------------------------------
+def _line_keys_required(schema: dict[str, Any]) -> None:
+    # Defaults make pydantic call them optional; every line has both, so the schema requires them.
+    schema["required"] = sorted({*schema.get("required", []), "schemaVersion", "event"})
+
+
 class _Line(WireModel):
+    model_config = ConfigDict(**WireModel.model_config, json_schema_extra=_line_keys_required)
+
     schema_version: Literal[1] = SCHEMA_VERSION
 
 
