@@ -76,6 +76,7 @@ class Executor:
         self._target_box: SecretBox | None = None
         self._search: Any = None
         self._mover: Any = None
+        self._run_started = False
 
     @property
     def source_box(self) -> SecretBox:
@@ -139,6 +140,7 @@ class Executor:
             if not self.what_if:
                 _ = self.target_box  # verify or set the target passphrase before the first write
                 self.target.start_run(self.run_id, modules)
+                self._run_started = True
             log.write("run-started", modules=modules, whatIf=self.what_if)
             self._log_plan(log)
             total = len(units)
@@ -214,7 +216,7 @@ class Executor:
         if error is not None:
             fields.update(errorId=error.error_id, message=error.message)
         log.write(event, **fields)
-        if self.what_if or self.target.db is None:
+        if not self._run_started:  # stopped before its Upg.Run row (a wrong passphrase): the log says it
             return
         # The reason the run stopped is the error to report, not a failure to record it.
         with contextlib.suppress(Exception):
