@@ -8,10 +8,11 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 import venv
 import zipfile
 from pathlib import Path
+
+import tomllib
 
 import groupid_upgrade
 

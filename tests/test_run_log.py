@@ -136,3 +136,29 @@ def test_every_event_is_documented_with_its_level() -> None:
     documented = set(re.findall(r"^\| `([a-z-]+)` \| (?:DEBUG|INFO|WARNING|ERROR) \|", text, re.M))
     assert documented == set(RUN_EVENTS)
     assert "GROUPID_UPGRADE_LOG_DIR" in text and "engine.log" in text  # the second log, with its variable
+
+
+def test_ctrl_c_in_the_cli_is_logged_as_interrupted_and_ends_the_json_lines(sample_copy: helpers.Sample,
+                                                                            engine_log_dir: Path) -> None:
+    import signal
+    import subprocess
+
+    proc = subprocess.Popen([*helpers.ENGINE, "run", "--answer-file", str(sample_copy.answer_file), "--json-lines"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            env=helpers.engine_env(engine_log_dir))
+    assert proc.stdout is not None
+    lines = []
+    for raw in proc.stdout:  # Ctrl+C as soon as the run has begun: the rest of it is still ahead
+        lines.append(json.loads(raw))
+        if lines[-1].get("name") == "run-started":
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, stderr = proc.communicate(timeout=120)
+    lines += [json.loads(raw) for raw in rest.splitlines()]
+    assert proc.returncode == 130, stderr
+    assert lines[-1]["event"] == "error" and lines[-1]["error"]["data"]["errorId"] == "RequestCancelled"
+    entries = parse(log_file(sample_copy))
+    assert entries[-1]["event"] == "run-interrupted" and entries[-1]["by"].endswith("(Ctrl+C)")
+    status = json.loads(helpers.run_cli("status", "--answer-file", sample_copy.answer_file, "--json",
+                                        log_dir=engine_log_dir).stdout)
+    assert [r["status"] for r in status["runs"]] == ["Interrupted"]

@@ -159,6 +159,12 @@ def run_command(out: Output | bool, work: Callable[[Reporter], tuple[Any, int, C
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         reporter.clear()
+        if out.json_lines:  # the stream still ends with a line that says how
+            from .errors import Cancelled
+            from .model.events import ErrorLine
+
+            reporter.write(ErrorLine.model_validate({"command": out.command, "exitCode": EXIT_CANCELLED,
+                                                     "error": Cancelled("by Ctrl+C").to_error_object()}))
         click.echo("Cancelled. Nothing half-done was kept; run the same command again to resume.", err=True)
         sys.exit(EXIT_CANCELLED)
     except Exception as exc:

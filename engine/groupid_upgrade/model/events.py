@@ -7,14 +7,14 @@ One payload per kind: ``Progress`` is what ``Reporter.progress`` builds, what ``
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import ConfigDict, Field
 
 from .base import WireModel
 
 # Raised when a line's meaning changes (a field renamed or removed); new optional fields keep it.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Final = 1
 
 LogLevelName = Literal["verbose", "information", "warning"]
 RunLogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
