@@ -1,7 +1,9 @@
-"""``groupid-upgrade``: the command line. Each command calls the same function the protocol calls.
+"""``groupid-upgrade``: the command line. Each command calls the same function the protocol calls
+(``status`` and ``doctor`` are the CLI's own), and shows its progress through console.py.
 
-Exit codes (protocol.md): 0 done; 1 failed or PartiallySucceeded; 2 usage error; 3 open questions
-or an unmet prerequisite; 4 verify found problems; 130 cancelled (Ctrl+C).
+Exit codes (docs/protocol.md): 0 done; 1 failed or PartiallySucceeded; 2 usage error; 3 open questions
+(``plan`` too) or an unmet prerequisite (a failed ``doctor`` check); 4 verify found problems; 130
+cancelled (Ctrl+C). Output: text, ``--json``, or ``--json-lines`` (docs/protocol.md, The CLI's output).
 """
 
 from __future__ import annotations
@@ -141,10 +143,9 @@ class Output:
             _print_error(exc, self.as_json)
 
 
-def run_command(out: Output | bool, work: Callable[[Reporter], tuple[Any, int, Callable[[Any], None]]]) -> None:
-    """Run ``work``; turn its outcome into output and an exit code, never a traceback."""
-    if not isinstance(out, Output):
-        out = Output(click.get_current_context().info_name or "groupid-upgrade", as_json=out)
+def run_command(out: Output, work: Callable[[Reporter], tuple[Any, int, Callable[[Any], None]]]) -> None:
+    """Run ``work`` (it returns the result, the exit code and how to print it for a person); turn its outcome
+    into output and an exit code, never a traceback."""
     reporter = out.reporter
     try:
         try:
