@@ -165,7 +165,7 @@ def run_command(out: Output, work: Callable[[Reporter], tuple[Any, int, Callable
             from .model.events import ErrorLine
 
             reporter.write(ErrorLine.model_validate({"command": out.command, "exitCode": EXIT_CANCELLED,
-                                                     "error": Cancelled("by Ctrl+C").to_error_object()}))
+                                                     "error": Cancelled(what="the command (Ctrl+C)").to_error_object()}))
         click.echo("Cancelled. Nothing half-done was kept; run the same command again to resume.", err=True)
         sys.exit(EXIT_CANCELLED)
     except Exception as exc:
