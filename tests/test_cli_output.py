@@ -331,3 +331,17 @@ def test_every_column_starts_at_the_same_place_in_every_row(rows: list[tuple[str
         assert body[starts[0]:starts[0] + widths[0]].rstrip() == row[0]
         assert body[starts[1]:starts[1] + widths[1]].strip() == str(row[1])
         assert body[starts[2]:].strip() == row[2]
+
+
+def test_plan_exits_3_while_questions_are_open(sample: helpers.Sample, engine_log_dir: Path, tmp_path: Path) -> None:
+    data = sample.answers
+    data["answers"].pop("schedule:4:store")
+    answer_file = sample.write_answers(data, f"answers-open-{tmp_path.name}.json")
+    for args in ([], ["--json"]):
+        done = helpers.run_cli("plan", "--answer-file", answer_file, *args, log_dir=engine_log_dir)
+        assert done.returncode == 3, done.stderr
+    assert [q["id"] for q in json.loads(done.stdout)["questions"] if not q["answered"]] == ["schedule:4:store"]
+    text = helpers.run_cli("plan", "--answer-file", answer_file, log_dir=engine_log_dir).stdout
+    assert "1 question(s) open" in text and "exit code 3" in text
+    answer_file.unlink()
+    assert helpers.run_cli("plan", "--answer-file", sample.answer_file, log_dir=engine_log_dir).returncode == 0
