@@ -22,7 +22,8 @@
     VariablesToExport    = @()
     PrivateData          = @{
         PSData = @{
-            Tags = @('GroupID', 'DirectoryManager', 'Imanami', 'Netwrix', 'Upgrade', 'Backup', 'ActiveDirectory')
+            Tags         = @('GroupID', 'DirectoryManager', 'Imanami', 'Netwrix', 'Upgrade', 'Backup', 'ActiveDirectory')
+            ReleaseNotes = '0.1.0: the first release: upgrade GroupID 9/10 to 11 module by module, Upgrade-Group, verifiable backup sets; the engine CLI adds status, doctor and --json-lines. The full list is CHANGELOG.md in the source repository.'
         }
     }
 }

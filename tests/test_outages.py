@@ -33,7 +33,7 @@ def ledger(db: Path) -> list[tuple[Any, ...]]:
 def table_rows(db: Path) -> dict[str, list[tuple[Any, ...]]]:
     with sqlite3.connect(db) as conn:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-        skip = {"Upg_Run", "Upg_Ledger", "Upg_Setting"}  # run ids, times and the salt differ per run
+        skip = {"Upg_Run", "Upg_RunStop", "Upg_Ledger", "Upg_Setting"}  # run ids, times and the salt differ per run
         # secrets are encrypted with a fresh nonce per write: compare that they are there, not their bytes
         return {t: [tuple(SECRET.sub("<secret>", v) if isinstance(v, str) else v for v in row)
                     for row in conn.execute(f'SELECT * FROM "{t}" ORDER BY 1')] for t in tables if t not in skip}

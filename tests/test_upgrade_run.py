@@ -93,7 +93,7 @@ def logical_dump(sample: Path) -> dict[str, list]:
     dump: dict[str, list] = {}
     tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
     for table in tables:
-        if table == "Upg_Run":
+        if table in ("Upg_Run", "Upg_RunStop"):  # run bookkeeping: how each run ended differs
             continue
         cols = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
         keep = [c for c in cols if not (table == "Upg_Ledger" and c in ("RunId", "CompletedOn"))]

@@ -11,13 +11,14 @@ import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .errors import EngineError
 from .model.settings import AnswerFile
 from .reporting import Reporter
+from .suggest import did_you_mean
 
 MAX_ANSWER_FILE_BYTES = 4 * 1024 * 1024
 _PATH_FIELDS = {"path", "programfiles", "programdata", "cafile", "pfxfile", "logfolder", "secretsfile"}  # lower case
@@ -89,7 +90,17 @@ def _refuse_deep_inline(data: Any) -> None:
 
 
 def _read_json(path: Path, what: str, error_id: str) -> dict[str, Any]:
-    if not path.is_file():
+    try:
+        return _read_json_file(path, what, error_id)
+    except OSError as exc:  # unreadable (permissions, a folder, a device gone): named, a usage error
+        raise EngineError(error_id, f"The {what} {path} cannot be read ({exc.strerror or type(exc).__name__}).",
+                          target=str(path),
+                          recommended_action=f"Check that the {what} exists and that this account may read it.") \
+            from None
+
+
+def _read_json_file(path: Path, what: str, error_id: str) -> dict[str, Any]:
+    if not path.exists():
         raise EngineError(
             "AnswerFileNotFound" if error_id == "AnswerFileInvalid" else error_id,
             f"The {what} {path} does not exist.",
@@ -188,6 +199,41 @@ def _field_path(loc: tuple[Any, ...], data: Any) -> str:
     return ".".join(parts)
 
 
+def known_fields(loc: tuple[Any, ...]) -> list[str]:
+    """The field names (camelCase) of the answer-file object at ``loc``; [] when it is not a model."""
+    model: Any = AnswerFile
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        candidates = _models_in(model)
+        nxt = None
+        for candidate in candidates:
+            for name, field in candidate.model_fields.items():
+                if str(part).lower() in (name.lower(), (field.alias or name).lower()):
+                    nxt = field.annotation
+        if nxt is None:  # a tagged union's tag (pydantic puts it in the location): choose that member
+            tagged = [c for c in candidates if any(str(part) in get_args(f.annotation)
+                                                   for f in c.model_fields.values())]
+            if tagged:
+                nxt = tagged[0]
+        if nxt is None:
+            return []
+        model = nxt
+    names: list[str] = []
+    for candidate in _models_in(model):
+        names.extend(field.alias or name for name, field in candidate.model_fields.items())
+    return names
+
+
+def _models_in(annotation: Any) -> list[Any]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    out: list[Any] = []
+    for arg in get_args(annotation):
+        out.extend(_models_in(arg))
+    return out
+
+
 def validation_errors(exc: ValidationError, data: Any = None) -> list[dict[str, str]]:
     """Each failing field, where it is, and what was wrong; never the value (it may be a secret)."""
     errors = []
@@ -195,7 +241,8 @@ def validation_errors(exc: ValidationError, data: Any = None) -> list[dict[str, 
         loc = _field_path(tuple(err["loc"]), data)
         message = err["msg"]
         if err["type"] == "extra_forbidden":
-            message = "unknown field (check its spelling in docs/answer-file.md)"
+            suggestion = did_you_mean(str(err["loc"][-1]), known_fields(tuple(err["loc"][:-1])))
+            message = f"unknown field (check its spelling in docs/answer-file.md).{suggestion}"
         errors.append({"field": loc, "location": loc, "message": message})
     return errors
 

@@ -1,7 +1,8 @@
 """How long-running work tells its caller what it is doing, and learns it should stop.
 
 Executors take a ``Reporter``; the protocol server turns its calls into ``$/progress``, ``$/log``
-and ``$/record`` notifications, the CLI into a progress bar on stderr and the log file. Progress is
+and ``$/record`` notifications, the CLI (console.py) into live progress on a terminal, plain lines
+otherwise, or ``--json-lines`` objects: the same payloads everywhere (docs/protocol.md). Progress is
 throttled here, once, so no executor has to think about it.
 """
 
@@ -27,9 +28,13 @@ class Reporter:
     def __init__(self) -> None:
         self._cancel = threading.Event()
         self._last_progress: dict[str, float] = {}
+        self.cancelled_by: str | None = None
 
     # --- cancellation -------------------------------------------------------------------------
-    def cancel(self) -> None:
+    def cancel(self, by: str | None = None) -> None:
+        """Ask the work to stop at its next check; ``by`` says who asked (kept in the run's records)."""
+        if self.cancelled_by is None:
+            self.cancelled_by = by
         self._cancel.set()
 
     @property
@@ -84,6 +89,10 @@ class Reporter:
     def record(self, record_type: str, data: dict[str, Any]) -> None:
         pass
 
+    def event(self, name: str, level: str, fields: dict[str, Any]) -> None:
+        """A run-log event (run_log.RUN_EVENTS) as it is written: per-item output (``--json-lines``)
+        and ``-v`` lines. Not a protocol notification: ``$/record`` carries the results a client needs."""
+
 
 class CollectingReporter(Reporter):
     """Keeps everything it is told; used by tests and by callers that want the stream as lists."""
@@ -93,6 +102,7 @@ class CollectingReporter(Reporter):
         self.progress_events: list[dict[str, Any]] = []
         self.logs: list[tuple[str, str]] = []
         self.records: list[tuple[str, dict[str, Any]]] = []
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
 
     def emit_progress(self, payload: dict[str, Any]) -> None:
         self.progress_events.append(payload)
@@ -102,3 +112,6 @@ class CollectingReporter(Reporter):
 
     def record(self, record_type: str, data: dict[str, Any]) -> None:
         self.records.append((record_type, data))
+
+    def event(self, name: str, level: str, fields: dict[str, Any]) -> None:
+        self.events.append((name, level, fields))

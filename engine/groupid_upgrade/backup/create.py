@@ -27,6 +27,7 @@ from ..planning.versions import normalize_source_version
 from ..reporting import Reporter
 from ..source.installation import SourceInstallation
 from ..source.layout import InstallationLayout
+from ..suggest import did_you_mean
 from . import database as db_part
 from . import ldif_part, search_part
 from .files import copy_tree_hashed, hash_file
@@ -63,7 +64,8 @@ def normalize_parts(names: list[str] | None) -> list[str] | None:
                 return None
             if piece.lower() not in known:
                 raise EngineError("BackupPartUnknown", f"{piece!r} is not a part of a backup set; the parts are "
-                                  f"{', '.join(PARTS)}.", target=f"include {piece}",
+                                  f"{', '.join(PARTS)}.{did_you_mean(piece, ('All', *PARTS))}",
+                                  target=f"include {piece}",
                                   recommended_action="Name parts from that list, or leave --include out for all.")
             if known[piece.lower()] not in out:
                 out.append(known[piece.lower()])

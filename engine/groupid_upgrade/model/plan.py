@@ -50,6 +50,8 @@ class PlanItem(WireModel):
     reason: str
     target: str | None = None
     rule: str | None = None
+    already_done: bool | None = Field(None, description="True: the target's ledger already holds it (a run "
+                                                         "skips it).")
 
 
 class Question(WireModel):

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from ..errors import EngineError
 from ..model.settings import MODULES
+from ..suggest import did_you_mean
 
 EVERYTHING = "Everything"
 
@@ -44,7 +45,8 @@ def resolve_modules(requested: Iterable[str], *, done_earlier: Iterable[str] = (
         if canonical is None:
             raise EngineError(
                 "ModuleUnknown",
-                f"Module {name!r} is unknown; the modules are {EVERYTHING} or {', '.join(MODULES)}.",
+                f"Module {name!r} is unknown; the modules are {EVERYTHING} or {', '.join(MODULES)}."
+                f"{did_you_mean(name, (EVERYTHING, *MODULES))}",
                 target=f"modules: {name}",
                 recommended_action="Correct the module name.",
             )

@@ -195,7 +195,7 @@ class ServerReporter(Reporter):
     def _notify(self, method: str, params: dict[str, Any]) -> None:
         if self._writer.broken.is_set():
             # Nobody is listening any more: stop the work at its next check.
-            self.cancel()
+            self.cancel(by="the client (it stopped reading the engine's output)")
             return
         self._writer.send({"jsonrpc": "2.0", "method": method, "params": params})
 
@@ -402,7 +402,7 @@ class _Server:
         with self._cond:
             running = self._running
             if running is not None and running.reporter is not None and _same_id(running.request_id, target):
-                running.reporter.cancel()
+                running.reporter.cancel(by=f"the client ($/cancelRequest of request {_short(repr(target))})")
             removed = [
                 job for job in self._pending if job.reporter is not None and _same_id(job.request_id, target)
             ]
@@ -414,7 +414,7 @@ class _Server:
     def _cancel_everything(self) -> None:
         with self._cond:
             if self._running is not None and self._running.reporter is not None:
-                self._running.reporter.cancel()
+                self._running.reporter.cancel(by="Ctrl+C in the engine's console")
             removed = [job for job in self._pending if job.reporter is not None]
             for job in removed:
                 self._pending.remove(job)

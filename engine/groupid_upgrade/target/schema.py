@@ -33,6 +33,19 @@ RUN = Table(
         ("Status", "text", True),
     ),
 )
+# A run that stopped before its end: how, and who stopped it (groupid-upgrade status shows it). A table of its
+# own, not columns of Upg.Run, so a target written by an earlier engine gets it without a migration.
+RUN_STOP = Table(
+    "Upg.RunStop",
+    "RunId",
+    (
+        ("RunId", "key", False),
+        ("StoppedOn", "datetime", False),
+        ("Status", "text", False),  # Cancelled, Interrupted or Failed
+        ("StoppedBy", "text", True),
+        ("ErrorId", "text", True),
+    ),
+)
 
 IDENTITY_STORE = Table(
     "Gid.IdentityStore",
@@ -212,7 +225,7 @@ GROUP = Table(
 )
 
 TABLES: tuple[Table, ...] = (
-    UPG_SETTING, LEDGER, RUN, IDENTITY_STORE, MESSAGING_PROVIDER, SETTING, WORKFLOW_APPROVER, DATA_SOURCE,
+    UPG_SETTING, LEDGER, RUN, RUN_STOP, IDENTITY_STORE, MESSAGING_PROVIDER, SETTING, WORKFLOW_APPROVER, DATA_SOURCE,
     SYNC_JOB, JOB_COLLECTION, SCHEDULE, SCHEDULE_TARGET, REPORT_BINDING, HISTORY, SEARCH_OUTBOX,
     GROUP,
 )

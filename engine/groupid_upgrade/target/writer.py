@@ -179,6 +179,18 @@ class TargetInstallation:
             cur.execute(f"UPDATE {table_name(schema_name, tbl, self.db.dialect)} SET FinishedOn = ?, Status = ? "
                         "WHERE RunId = ?", (row["FinishedOn"], status, run_id))
 
+    def stop_run(self, run_id: str, status: str, by: str | None, error_id: str | None) -> None:
+        """A run that stopped before its end: its status, and who or what stopped it."""
+        assert self.db is not None
+        from ..storage.sql import table_name
+
+        schema_name, _, tbl = t.RUN.name.partition(".")
+        with transaction(self.db) as cur:
+            cur.execute(f"UPDATE {table_name(schema_name, tbl, self.db.dialect)} SET FinishedOn = ?, Status = ? "
+                        "WHERE RunId = ?", (now_iso(), status, run_id))
+            upsert(cur, self.db, t.RUN_STOP, {"RunId": run_id, "StoppedOn": now_iso(), "Status": status,
+                                              "StoppedBy": by, "ErrorId": error_id})
+
     # --- files ---------------------------------------------------------------------------------
     def log_path(self) -> Path:
         if self.settings.log_folder is not None:
@@ -187,7 +199,9 @@ class TargetInstallation:
             folder = self.layout.program_data / "Upgrade Tool"
         else:
             folder = Path(".")
-        return folder / "directorymanager11_Upgrade.log"
+        from ..run_log import RUN_LOG_NAME
+
+        return folder / RUN_LOG_NAME
 
 
 def copy_file(source: Path, destination: Path) -> None:

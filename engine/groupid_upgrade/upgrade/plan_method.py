@@ -9,6 +9,7 @@ from pydantic import Field
 
 from ..answerfile import load_answer_file
 from ..api import MethodSpec
+from ..errors import EngineError
 from ..model.base import Params
 from ..model.plan import Plan
 from ..model.settings import MODULES, AnswerFile
@@ -70,7 +71,17 @@ def plan_handler(params: PlanParams, reporter: Reporter) -> Plan:
     if params.validate_online is not None:
         overrides["validateOnline"] = params.validate_online
     answers = load_settings(params, reporter, overrides)
-    return compute_plan(answers, reporter)
+    blueprint = compute_blueprint(answers, reporter)
+    from .status import done_units_of, mark_already_done
+
+    try:
+        done = done_units_of(answers)
+    except EngineError as error:  # the plan is of the source; a target that cannot be read only loses this
+        reporter.log("warning", f"What the target already holds is not shown: {error.message}")
+        done = set()
+    if done:
+        mark_already_done(blueprint.plan, blueprint.units, done)
+    return blueprint.plan
 
 
 PLAN_METHOD = MethodSpec(

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import json
 import uuid
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field
@@ -13,17 +12,18 @@ from pydantic import Field
 from ..api import MethodSpec
 from ..crypto import PREFIX as ENC_PREFIX
 from ..crypto import SecretBox
-from ..errors import EngineError
+from ..errors import Cancelled, EngineError
 from ..faults import fault_point
 from ..model.base import Result, WireModel
 from ..model.installation import Provider, SyncJob, parse_connection_string
 from ..model.settings import AnswerFile
 from ..planning.planner import Blueprint, Unit, data_source_identity
 from ..reporting import Reporter
+from ..run_log import RunLog
 from ..source.installation import SourceInstallation
 from ..storage.sql import Table
 from ..target import schema as t
-from ..target.writer import TargetInstallation, as_json, copy_file, copy_folder, now_iso, pfx_columns
+from ..target.writer import TargetInstallation, as_json, copy_file, copy_folder, pfx_columns
 from .plan_method import PlanParams, compute_blueprint, load_settings
 
 # Modules this version of the engine can run (History and Groups land with their issues).
@@ -62,29 +62,6 @@ class RunResult(Result):
     log_path: str
 
 
-class RunLog:
-    """The run's log: JSON lines in the target's log folder (the vendor's Upgrade Tool log name)."""
-
-    def __init__(self, path: Path | None, run_id: str) -> None:
-        self.path = path
-        self.run_id = run_id
-        self._fh = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh = path.open("a", encoding="utf-8")
-
-    def write(self, event: str, **fields: Any) -> None:
-        if self._fh is None:
-            return
-        self._fh.write(json.dumps({"time": now_iso(), "runId": self.run_id, "event": event, **fields},
-                                  default=str) + "\n")
-        self._fh.flush()
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-
-
 class Executor:
     def __init__(self, answers: AnswerFile, blueprint: Blueprint, source: SourceInstallation,
                  target: TargetInstallation, reporter: Reporter, *, what_if: bool) -> None:
@@ -99,6 +76,7 @@ class Executor:
         self._target_box: SecretBox | None = None
         self._search: Any = None
         self._mover: Any = None
+        self._run_started = False
 
     @property
     def source_box(self) -> SecretBox:
@@ -155,19 +133,22 @@ class Executor:
     def run(self) -> RunResult:
         units = self.blueprint.units
         done = self.target.done_units()
-        log = RunLog(None if self.what_if else self.target.log_path(), self.run_id)
+        log = RunLog(None if self.what_if else self.target.log_path(), self.run_id, self.reporter)
         modules = self.blueprint.plan.modules
         results: list[ModuleResult] = []
         try:
             if not self.what_if:
                 _ = self.target_box  # verify or set the target passphrase before the first write
                 self.target.start_run(self.run_id, modules)
+                self._run_started = True
             log.write("run-started", modules=modules, whatIf=self.what_if)
+            self._log_plan(log)
             total = len(units)
             position = 0
             for module in modules:
                 module_units = [u for u in units if u.module == module]
                 result = ModuleResult(module=module, status="Succeeded")
+                log.write("module-started", module=module, units=len(module_units))
                 if module == "History" and not self.what_if:
                     self._drain_outbox(done, result, log)
                     self._recheck_history(module_units, done, result, log)
@@ -175,15 +156,22 @@ class Executor:
                     from ..groups.method import run_groups_module
 
                     run_groups_module(self, done, result, log)
-                for unit in module_units:
+                for index, unit in enumerate(module_units, start=1):
                     position += 1
                     self.reporter.check_cancelled("the upgrade")
                     self.reporter.progress("upgrade", "Upgrading GroupID", f"{module}: {unit.name}", position, total)
+                    self.reporter.progress(f"upgrade/{module}", module, unit.name, index - 1, len(module_units),
+                                           parent_activity_id="upgrade")
                     self._run_unit(unit, done, result, log)
+                if module_units:
+                    self.reporter.progress(f"upgrade/{module}", module, "Done", len(module_units), len(module_units),
+                                           parent_activity_id="upgrade", completed=True)
                 if module == "History" and not self.what_if:
                     result.notes = self._history_notes()
                 if result.status != "Skipped":
                     result.status = module_status(result)
+                else:
+                    log.write("module-skipped", module=module, reason=result.reason)
                 results.append(result)
                 log.write("module-finished", module=module, status=result.status, done=result.done,
                           alreadyDone=result.already_done, failed=result.failed)
@@ -191,12 +179,48 @@ class Executor:
             status = overall_status(results)
             if not self.what_if:
                 self.target.finish_run(self.run_id, status)
-            log.write("run-finished", status=status)
+            log.write("run-finished", status=status, modules=len(results))
             self.reporter.progress("upgrade", "Upgrading GroupID", "Done", total, total, completed=True)
+        except Cancelled:
+            self._stopped(log, "run-cancelled", "Cancelled", self.reporter.cancelled_by or "the caller")
+            raise
+        except KeyboardInterrupt:
+            self._stopped(log, "run-interrupted", "Interrupted", f"{_user()} (Ctrl+C)")
+            raise
+        except EngineError as error:
+            self._stopped(log, "run-failed", "Failed", None, error)
+            raise
+        except Exception as exc:
+            self._stopped(log, "run-interrupted", "Interrupted", f"an unexpected {type(exc).__name__}")
+            raise
         finally:
             log.close()
         return RunResult(run_id=self.run_id, status=status, what_if=self.what_if, modules=results,
                          log_path=str(self.target.log_path()))
+
+    def _log_plan(self, log: RunLog) -> None:
+        """What the plan said before anything ran: its warnings and the items it skips, with why."""
+        for warning in self.blueprint.plan.warnings:
+            log.write("plan-warning", module=warning.module, message=warning.message, objectName=warning.object_name)
+        for item in self.blueprint.plan.items:
+            if item.action == "skip":
+                log.write("item-skipped", module=item.module, objectType=item.object_type, objectId=item.object_id,
+                          name=item.name, reason=item.reason)
+
+    def _stopped(self, log: RunLog, event: str, status: str, by: str | None, error: EngineError | None = None
+                 ) -> None:
+        """A run that did not reach its end says so: in the log and in its Upg.Run row (status shows it)."""
+        fields: dict[str, Any] = {"status": status}
+        if by:
+            fields["by"] = by
+        if error is not None:
+            fields.update(errorId=error.error_id, message=error.message)
+        log.write(event, **fields)
+        if not self._run_started:  # stopped before its Upg.Run row (a wrong passphrase): the log says it
+            return
+        # The reason the run stopped is the error to report, not a failure to record it.
+        with contextlib.suppress(Exception):
+            self.target.stop_run(self.run_id, status, by, error.error_id if error else None)
 
     def _history_notes(self) -> list[str]:
         from ..target import schema as target_schema
@@ -241,13 +265,15 @@ class Executor:
     def _fail(self, failure: UnitFailure, error: EngineError, result: ModuleResult, log: RunLog, module: str) -> None:
         result.failed += 1
         result.failures.append(failure)
-        log.write("unit-failed", unit=failure.unit, name=failure.name, errorId=error.error_id, message=error.message)
+        log.write("unit-failed", module=module, unit=failure.unit, name=failure.name, errorId=error.error_id,
+                  message=error.message)
         self.reporter.record("UnitFailed", failure.wire())
         self.reporter.log("warning", f"{module}: {failure.name} failed: {error.message}")
 
     def _run_unit(self, unit: Unit, done: set[str], result: ModuleResult, log: RunLog) -> None:
         if unit.key in done:
             result.already_done += 1
+            log.write("unit-already-done", module=unit.module, unit=unit.key, name=unit.name)
             if self.what_if:
                 self.reporter.record("WhatIf", {"unit": unit.key, "name": unit.name, "action": "AlreadyDone"})
             return
@@ -286,7 +312,7 @@ class Executor:
             return
         done.add(unit.key)
         result.done += 1
-        log.write("unit-done", unit=unit.key, name=unit.name)
+        log.write("unit-done", module=unit.module, unit=unit.key, name=unit.name)
 
     # --- unit kinds --------------------------------------------------------------------------------
     def execute(self, unit: Unit) -> list[tuple[Table, dict[str, Any]]]:
@@ -452,6 +478,15 @@ class Executor:
 
     def unit_job_file(self, unit: Unit) -> list:  # pragma: no cover - job-file units always carry their error
         raise AssertionError("job-file units fail at plan time")
+
+
+def _user() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no user name (no USER, no passwd entry) must not hide why the run stopped
+        return "the user"
 
 
 def module_status(result: ModuleResult) -> ModuleStatus:
