@@ -23,7 +23,7 @@ BeforeAll {
 
 AfterAll {
     $env:GROUPID_UPGRADE_PYTHON = $script:RealPython
-    Remove-Item Env:GROUPID_UPGRADE_ENGINE_IDLE_SECONDS, Env:GROUPID_UPGRADE_HELLO_TIMEOUT_SECONDS -ErrorAction SilentlyContinue
+    Remove-Item -Path 'Env:GROUPID_UPGRADE_ENGINE_IDLE_SECONDS', 'Env:GROUPID_UPGRADE_HELLO_TIMEOUT_SECONDS' -ErrorAction SilentlyContinue
     Get-Module GroupIDUpgrade | Remove-Module -Force
 }
 

@@ -374,6 +374,7 @@ TRANSCRIPT = encode(
 def check_transcript(messages: list[dict[str, Any]], methods: list[str]) -> None:
     assert len(messages) == 4, messages
     hello, parse_error, describe, shutdown = messages
+    assert isinstance(hello["result"].pop("pid"), int)
     assert hello == {
         "jsonrpc": "2.0",
         "id": 1,
@@ -382,6 +383,7 @@ def check_transcript(messages: list[dict[str, Any]], methods: list[str]) -> None
             "version": __version__,
             "protocol": PROTOCOL_VERSION,
             "methods": methods,
+            "idleTimeoutSeconds": None,
         },
     }
     assert_error(parse_error, -32700, "ParseError", None)
