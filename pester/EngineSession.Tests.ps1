@@ -159,7 +159,11 @@ Describe 'Starting the engine' -Tag 'Session' {
         finally { Pop-Location }
         $plan | Should -Not -BeNullOrEmpty
         Test-Path -LiteralPath $marker | Should -BeFalse
-        (Get-ProcessCommandLine -Id (Get-GroupIDModuleState).SessionProcessId) | Should -Match '-I -X utf8 -m groupid_upgrade serve'
+        $engine = (Get-GroupIDModuleState).SessionProcessId
+        (Get-ProcessCommandLine -Id $engine) | Should -Match '-I -X utf8 -m groupid_upgrade serve'
+        if (Test-Path -LiteralPath "/proc/$engine/cwd") {
+            (Get-Item -LiteralPath "/proc/$engine/cwd").Target | Should -Not -Be $folder -Because 'the engine never runs in the caller''s folder'
+        }
     }
 
     It 'names the last stderr lines of an engine that exits before answering' {

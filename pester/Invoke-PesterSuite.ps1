@@ -16,6 +16,9 @@ Where the counts are written.
 .PARAMETER Tag
 Only the tests with one of these tags.
 
+.PARAMETER FullName
+Only the tests whose full name (Describe and It) matches one of these wildcards.
+
 .EXAMPLE
 pwsh -NoProfile -NonInteractive -File pester/Invoke-PesterSuite.ps1 -PesterModule ~/.cache/groupid-upgrade/nuget/pester/5.7.1/tools/Pester.psd1
 #>
@@ -26,7 +29,9 @@ param(
 
     [string] $ResultFile,
 
-    [string[]] $Tag
+    [string[]] $Tag,
+
+    [string[]] $FullName
 )
 
 $ErrorActionPreference = 'Stop'
@@ -36,6 +41,7 @@ $configuration.Run.Path = $PSScriptRoot
 $configuration.Run.PassThru = $true
 $configuration.Output.Verbosity = 'Normal'
 if ($Tag) { $configuration.Filter.Tag = $Tag }
+if ($FullName) { $configuration.Filter.FullName = $FullName }
 $result = Invoke-Pester -Configuration $configuration
 $counts = [ordered]@{
     passed  = $result.PassedCount

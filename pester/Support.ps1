@@ -8,7 +8,8 @@ if (-not $env:GROUPID_UPGRADE_PYTHON) {
     }
 }
 $script:Python = $env:GROUPID_UPGRADE_PYTHON
-$script:ModuleManifest = Join-Path $script:Repo 'powershell/GroupIDUpgrade.psd1'
+# GROUPID_TEST_MODULE_MANIFEST: a deliberately broken copy of the module, to show a test fails on it.
+$script:ModuleManifest = $(if ($env:GROUPID_TEST_MODULE_MANIFEST) { $env:GROUPID_TEST_MODULE_MANIFEST } else { Join-Path $script:Repo 'powershell/GroupIDUpgrade.psd1' })
 $script:Fixtures = Join-Path $PSScriptRoot 'fixtures'
 
 function Import-GroupIDUpgradeForTest {
