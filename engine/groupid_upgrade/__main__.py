@@ -6,11 +6,10 @@ for ``engine.hello`` on every start, so the server's start-up is kept to what it
 
 from __future__ import annotations
 
-import sys
-
 # _signal, not signal: the signal module wraps it in enums (``import enum`` alone is a sixth of a bare
 # interpreter's start-up) and this runs before every ``serve`` answers ``engine.hello``.
 import _signal
+import sys
 
 
 def main() -> None:
