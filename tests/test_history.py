@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -408,7 +409,13 @@ def test_r15_elasticsearch_stopped_mid_run_fails_naming_the_url_then_the_next_ru
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         wait_for_batches(sample, process, at_least=2)
-        node_control.stop(private_node["state"])
+        # the engine is held still while the node shuts down, so the outage is mid-run however fast
+        # the engine (pipelined) would otherwise finish during a graceful shutdown
+        process.send_signal(signal.SIGSTOP)
+        try:
+            node_control.stop(private_node["state"])
+        finally:
+            process.send_signal(signal.SIGCONT)
         out, err = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
