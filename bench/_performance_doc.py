@@ -7,6 +7,7 @@ figures exactly as the last full-size run of each benchmark printed them.
 
 from __future__ import annotations
 
+import os
 import platform
 import re
 import time
@@ -25,7 +26,7 @@ def write_section(path: Path, name: str, title: str, lines: list[str]) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else HEADER
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     body = "\n".join([f"<!-- bench:{name} -->", f"## {title}", "",
-                      f"Run {stamp} on {platform.node() or 'this machine'} (Python {platform.python_version()}):",
+                      f"Run {stamp} (Python {platform.python_version()}, {os.cpu_count()} cores):",
                       "", "```", *lines, "```", f"<!-- /bench:{name} -->"])
     pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
     if pattern.search(text):

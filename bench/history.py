@@ -38,6 +38,9 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+import psutil
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -120,6 +123,29 @@ def run_engine(sample: Path, es_url: str | None, tag: str) -> dict[str, Any]:
         moved = conn.execute("SELECT COUNT(*) FROM Gid_History").fetchone()[0]
     return {"seconds": seconds, "moved": moved, "samples": samples, "peak_kib": usage.ru_maxrss,
             "cpu": usage.ru_utime + usage.ru_stime}
+
+
+class ServerCpu:
+    """CPU seconds the Elasticsearch node (the process listening on the URL's port) has used.
+
+    On a machine of two cores the node and the engine share them, so a load's cost is the CPU of both;
+    printed beside each wall time so a ratio can be read against the work done."""
+
+    def __init__(self, url: str) -> None:
+        port = urlsplit(url).port
+        pids = {c.pid for c in psutil.net_connections(kind="tcp")
+                if c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN and c.pid}
+        self.process = psutil.Process(pids.pop()) if len(pids) == 1 else None
+
+    def seconds(self) -> float | None:
+        if self.process is None:
+            return None
+        times = self.process.cpu_times()
+        return float(times.user + times.system)
+
+
+def cpu_text(before: float | None, after: float | None) -> str:
+    return "n/a" if before is None or after is None else f"{after - before:.1f} s"
 
 
 def rss_by_tenth(samples: list[tuple[int, int]], moved: int) -> list[tuple[int, int | None]]:
@@ -257,9 +283,13 @@ def main() -> int:
             es_url = es_node.start(started_node, http_port=es_node.free_port(9270))["ES_URL"]
         t0 = time.perf_counter()
         sample = generate_sample(SampleSpec(out=work / "sample", history=rows))
-        say(f"sample: {rows} history rows generated in {time.perf_counter() - t0:.1f} s")
+        say(f"sample: {rows} history rows generated in {time.perf_counter() - t0:.1f} s; machine load average "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         outbox_sample = Path(shutil.copytree(sample, work / "outbox-sample"))
+        server = ServerCpu(es_url)
+        es_before = server.seconds()
         engine = run_engine(sample, es_url, tag)
+        es_engine = cpu_text(es_before, server.seconds())
         moved = engine["moved"]
         stores = moved_stores(sample)
         documents = work / "documents.tsv"
@@ -267,7 +297,9 @@ def main() -> int:
         prebuilt = prebuild_documents(sample, stores, documents)
         say(f"floor: {prebuilt} documents prebuilt into a file ({documents.stat().st_size / 2**20:.0f} MiB) in "
             f"{time.perf_counter() - t0:.1f} s, outside the timing")
+        es_before = server.seconds()
         floor_s, read, floor_cpu = run_floor(sample, es_url, stores, tag, documents)
+        es_floor = cpu_text(es_before, server.seconds())
         documents.unlink()
         outbox = run_engine(outbox_sample, None, tag)
         shutil.rmtree(outbox_sample, ignore_errors=True)
@@ -275,7 +307,7 @@ def main() -> int:
         naive_total = naive_s / max(naive_rows, 1) * moved
         engine_s = engine["seconds"]
         say(f"engine: {moved} rows in {engine_s:.2f} s = {moved / engine_s:,.0f} rows/s, "
-            f"peak RSS {mib(engine['peak_kib'])}, CPU {engine['cpu']:.1f} s")
+            f"peak RSS {mib(engine['peak_kib'])}, CPU {engine['cpu']:.1f} s (Elasticsearch meanwhile: {es_engine})")
         tenths = rss_by_tenth(engine["samples"], moved)
         say(f"engine RSS at each tenth of the rows (sampled every {SAMPLE_SECONDS} s): " + ", ".join(f"{pct}% {mib(kib)}" for pct, kib in tenths))
         known = [kib for _, kib in tenths if kib is not None]
@@ -284,12 +316,13 @@ def main() -> int:
         say(f"floor: {read} rows read + bulk-indexed in {floor_s:.2f} s = {read / floor_s:,.0f} rows/s "
             f"(prebuilt documents streamed from the file; {INDEXING_IN_FLIGHT} requests in flight, "
             f"{DEFAULT_BATCH_SIZE}-document batches, refresh and replicas off during the load, as the engine), "
-            f"CPU {floor_cpu:.1f} s")
+            f"CPU {floor_cpu:.1f} s (Elasticsearch meanwhile: {es_floor})")
         say(f"outbox (no Elasticsearch): {outbox['moved']} rows in {outbox['seconds']:.2f} s = "
             f"{outbox['moved'] / outbox['seconds']:,.0f} rows/s, peak RSS {mib(outbox['peak_kib'])}, CPU {outbox['cpu']:.1f} s")
         say(f"naive: {naive_rows} rows in {naive_s:.2f} s = {naive_rows / naive_s:,.0f} rows/s "
             f"(extrapolated to {moved} rows: {naive_total:.1f} s)")
         ratio = engine_s / floor_s
+        say(f"machine load average at the end: {os.getloadavg()[0]:.1f} (other work shares the cores)")
         say(f"engine/floor: {ratio:.2f}")
         say(f"outbox/engine: {outbox['seconds'] / engine_s:.2f}")
         say(f"naive/engine: {naive_total / engine_s:.2f}")
