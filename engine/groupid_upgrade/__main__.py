@@ -8,7 +8,7 @@ from __future__ import annotations
 
 # _signal, not signal: the signal module wraps it in enums (``import enum`` alone is a sixth of a bare
 # interpreter's start-up) and this runs before every ``serve`` answers ``engine.hello``.
-import _signal
+import _signal  # type: ignore[import-not-found]  # (no stub: the C half of signal)
 import sys
 
 

@@ -68,8 +68,8 @@ class HistoryMover:
                  reporter: Reporter, run_id: str, done: set[str], batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.source_db = source_db
         self.target = target
-        self.db = target.db
-        assert self.db is not None
+        assert target.db is not None
+        self.db: Database = target.db
         self.search = search
         self.index_prefix = index_prefix
         self.reporter = reporter
@@ -83,17 +83,19 @@ class HistoryMover:
 
     # --- search ---------------------------------------------------------------------------------
     def _index(self, index: str, docs: list[tuple[str, str]], what: str, stop: threading.Event | None = None) -> None:
-        refused: list[BulkRefusal] = self.search.send_documents(index, docs, stop=stop)
+        search = self.search
+        assert search is not None
+        refused: list[BulkRefusal] = search.send_documents(index, docs, stop=stop)
         for refusal in refused:
             self.reporter.record("HistoryDocumentRefused", {"id": refusal.doc_id, "index": index,
                                                             "reason": refusal.reason})
         if refused:
             raise EngineError(
                 "SearchOperationFailed",
-                f"Elasticsearch {self.search.url} refused {len(refused)} document(s) of {what}, first "
+                f"Elasticsearch {search.url} refused {len(refused)} document(s) of {what}, first "
                 f"{refused[0].doc_id}: {refused[0].reason}; the batch was not recorded and is sent again by the "
                 "next run.",
-                target=self.search.url,
+                target=search.url,
                 recommended_action="Fix the cause named (mapping, disk watermark), then run again.",
             )
 

@@ -42,7 +42,7 @@ def _decode_error(message: str, text: str, position: int) -> ValueError:
 
 def make_loads(parse_constant: Callable[[str], Any]) -> Callable[[str], Any]:
     """``json.loads`` with ``parse_constant``: one document, whitespace around it allowed."""
-    scan = _json.make_scanner(_ScannerContext(parse_constant))
+    scan = _json.make_scanner(_ScannerContext(parse_constant))  # type: ignore[arg-type]  # duck-typed context
 
     def loads(text: str) -> Any:
         start = len(text) - len(text.lstrip(_WHITESPACE))

@@ -433,7 +433,8 @@ class SearchClient:
                       stop: threading.Event | None) -> dict[str, Any] | None:
         """One bulk request: its (filtered) answer, or None after a pause when it is to be sent again."""
         try:
-            return dict(self._es.bulk(index=index, operations=bulk_index_body(docs),
+            # bytes are sent as they are (the client's NdjsonSerializer), whatever its annotation says
+            return dict(self._es.bulk(index=index, operations=bulk_index_body(docs),  # type: ignore[arg-type]
                                       filter_path=BULK_ANSWER_FIELDS).body)
         except _UNREACHABLE as exc:
             if attempt >= self.max_retries or isinstance(exc, elasticsearch.SSLError):
