@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -17,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from groupid_upgrade.errors import Cancelled
 from groupid_upgrade.history.conversion import ACTION_11, convert_row, document_id, history_type, index_name
 from groupid_upgrade.sample.generator import STORE_CONTOSO, STORE_FABRIKAM, SampleSpec, generate_sample
 from groupid_upgrade.source import schema
-from groupid_upgrade.storage.search import SearchClient
+from groupid_upgrade.storage.search import LOAD_MARK, LOAD_SETTINGS, SearchClient
 
 try:
     from tests.testbed import es_node as node_control
@@ -131,6 +133,22 @@ def assert_index_exact(sample: Path, search: SearchClient, prefix: str) -> None:
             ids = index_ids(search, index_name(prefix, store))
             assert len(ids) == len(set(ids)) == search.count(index_name(prefix, store))
             assert sorted(ids) == sorted(rows), f"store {store}: {len(ids)} documents, {len(rows)} rows"
+
+
+def load_state(search: SearchClient, index: str) -> tuple[dict[str, Any], bool]:
+    """The index's values of the bulk-load settings, and whether a load's mark is on it."""
+    meta = search.client.indices.get_mapping(index=index)[index]["mappings"].get("_meta") or {}
+    return search.index_settings(index, LOAD_SETTINGS), LOAD_MARK in meta
+
+
+# what the engine's own indices have: the default refresh, and the replica count every new index records
+UNTUNED = ({"index.refresh_interval": None, "index.number_of_replicas": "1"}, False)
+TUNED = ({"index.refresh_interval": "-1", "index.number_of_replicas": "0"}, True)
+
+
+def assert_load_settings_put_back(search: SearchClient, prefix: str) -> None:
+    for store in UPGRADED_STORES:
+        assert load_state(search, index_name(prefix, store)) == UNTUNED, f"store {store}"
 
 
 def outbox_size(sample: Path) -> int:
@@ -273,11 +291,16 @@ def test_r15_killed_mid_history_and_resumed_gives_exact_counts_and_no_duplicate(
         batches = conn.execute("SELECT COUNT(*) FROM Upg_Ledger WHERE UnitKey LIKE 'History/%/batch:%'").fetchone()[0]
     committed = int(point.split(":")[1]) - (1 if "in-transaction" in point else 0)
     assert batches == committed  # the open transaction was rolled back, the committed batches stayed
+    # killed inside a store's load: its index keeps the load settings, and the mark that puts them back
+    loading = [store for store in UPGRADED_STORES if search.index_exists(index_name(prefix, store))
+               and load_state(search, index_name(prefix, store)) == TUNED]
+    assert len(loading) == 1
     run_ok(sample)
     assert_exact_once(sample)
     assert history_dump(sample) == uninterrupted
     assert_index_exact(sample, search, prefix)
     assert outbox_size(sample) == 0
+    assert_load_settings_put_back(search, prefix)
 
 
 def test_r15_killed_mid_history_without_elasticsearch_keeps_the_outbox_exact(tmp_path: Path) -> None:
@@ -289,6 +312,63 @@ def test_r15_killed_mid_history_without_elasticsearch_keeps_the_outbox_exact(tmp
     with target(sample) as conn:
         ids = [r[0] for r in conn.execute("SELECT DocId FROM Upg_SearchOutbox")]
     assert len(ids) == len(set(ids)) == sum(expected_counts(sample).values())
+
+
+# --- bulk-load settings (issue #19): off during a load, the index's own values afterwards -----------------
+@pytest.fixture()
+def own_index(search: SearchClient) -> Iterator[str]:
+    """An index with settings of its own (not the defaults), to see them come back."""
+    name = f"load-{uuid.uuid4().hex[:8]}"
+    search.ensure_index(name, settings={"refresh_interval": "7s", "number_of_replicas": 0})
+    yield name
+    search.delete_index(name)
+
+
+OWN = ({"index.refresh_interval": "7s", "index.number_of_replicas": "0"}, False)
+
+
+@pytest.mark.parametrize("failure", [RuntimeError("a failure inside the load"), Cancelled("the test")],
+                         ids=["failure", "cancel"])
+def test_bulk_load_settings_are_put_back_when_the_load_fails_or_is_cancelled(
+        search: SearchClient, own_index: str, failure: Exception) -> None:
+    assert load_state(search, own_index) == OWN
+    with pytest.raises(type(failure)), search.bulk_load(own_index):
+        assert load_state(search, own_index) == TUNED
+        raise failure
+    assert load_state(search, own_index) == OWN
+
+
+def test_a_killed_load_leaves_a_mark_that_the_next_load_or_check_puts_right(
+        search: SearchClient, own_index: str) -> None:
+    killed = [search.bulk_load(own_index)]  # kept: a context left to the collector would put them back
+    killed[0].__enter__()  # entered, never left: what Elasticsearch sees of a SIGKILL
+    assert load_state(search, own_index) == TUNED
+    with search.bulk_load(own_index):  # the next run: the values in the mark are the index's own, not -1
+        assert load_state(search, own_index) == TUNED
+    assert load_state(search, own_index) == OWN
+    killed.append(search.bulk_load(own_index))
+    killed[1].__enter__()
+    assert search.end_interrupted_load(own_index) is True  # a run with nothing left to load
+    assert load_state(search, own_index) == OWN
+    assert search.end_interrupted_load(own_index) is False
+
+
+def test_r15_documents_refused_mid_load_fail_the_store_and_its_settings_come_back(
+        tmp_path: Path, es_node: EsNode, search: SearchClient, prefix: str) -> None:
+    sample = make_sample(tmp_path / "s", es_url=es_node.url, prefix=prefix)
+    refusing = index_name(prefix, STORE_CONTOSO)  # historyType is no IP address: every document is refused
+    search.client.indices.create(index=refusing, mappings={"properties": {"historyType": {"type": "ip"}}},
+                                 settings={"refresh_interval": "3s"})
+    proc = run(sample)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    history = next(m for m in json.loads(proc.stdout)["modules"] if m["module"] == "History")
+    error = next(f["error"] for f in history["failures"] if "Contoso" in f["name"])
+    assert error["data"]["errorId"] == "SearchOperationFailed" and "refused" in error["message"]
+    assert load_state(search, refusing) == ({"index.refresh_interval": "3s", "index.number_of_replicas": "1"}, False)
+    assert load_state(search, index_name(prefix, STORE_FABRIKAM)) == UNTUNED
+    with target(sample) as conn:  # nothing of the refused store was recorded
+        assert conn.execute("SELECT COUNT(*) FROM Gid_History WHERE IdentityStoreId = ?", (STORE_CONTOSO,)
+                            ).fetchone()[0] == 0
 
 
 # --- Elasticsearch stopped mid-run -------------------------------------------------------------------
@@ -329,7 +409,13 @@ def test_r15_elasticsearch_stopped_mid_run_fails_naming_the_url_then_the_next_ru
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     try:
         wait_for_batches(sample, process, at_least=2)
-        node_control.stop(private_node["state"])
+        # the engine is held still while the node shuts down, so the outage is mid-run however fast
+        # the engine (pipelined) would otherwise finish during a graceful shutdown
+        process.send_signal(signal.SIGSTOP)
+        try:
+            node_control.stop(private_node["state"])
+        finally:
+            process.send_signal(signal.SIGCONT)
         out, err = process.communicate(timeout=300)
     finally:
         if process.poll() is None:
@@ -350,3 +436,4 @@ def test_r15_elasticsearch_stopped_mid_run_fails_naming_the_url_then_the_next_ru
     assert_exact_once(sample)
     with SearchClient(url, request_timeout=60) as search:
         assert_index_exact(sample, search, "outage")
+        assert_load_settings_put_back(search, "outage")  # left tuned by the outage, put back by the next run

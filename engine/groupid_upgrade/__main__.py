@@ -6,13 +6,15 @@ for ``engine.hello`` on every start, so the server's start-up is kept to what it
 
 from __future__ import annotations
 
-import signal
+# _signal, not signal: the signal module wraps it in enums (``import enum`` alone is a sixth of a bare
+# interpreter's start-up) and this runs before every ``serve`` answers ``engine.hello``.
+import _signal  # type: ignore[import-not-found]  # (no stub: the C half of signal)
 import sys
 
 
 def main() -> None:
-    if hasattr(signal, "SIGXFSZ"):  # POSIX: a file-size limit makes a write fail with EFBIG (named), not kill us
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    if hasattr(_signal, "SIGXFSZ"):  # POSIX: a file-size limit makes a write fail with EFBIG (named), not kill us
+        _signal.signal(_signal.SIGXFSZ, _signal.SIG_IGN)
     if sys.argv[1:] == ["serve"]:
         from .protocol.server import run_server
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from json.encoder import encode_basestring
 from typing import Any
 
 from ..source import schema
@@ -64,29 +65,50 @@ def document_id(history_id: int) -> str:
 def convert_row(row: tuple[Any, ...], target_store_id: int) -> tuple[tuple[Any, ...], str]:
     """One source row -> (the Gid.History row in target column order, the search document as JSON).
 
-    The document is serialised here, once: the same text goes to Elasticsearch or to the outbox."""
-    hid = row[_I["HistoryId"]]
-    category = row[_I["Category"]]
-    action = row[_I["Action"]]
-    occurred = row[_I["OccurredOn"]]
+    The document is serialised here, once: the same text goes to Elasticsearch or to the outbox. It is
+    written field by field with json's own string escaping (``_json_value``): the same text
+    ``json.dumps(..., ensure_ascii=False, separators=(",", ":"))`` gives, at a fraction of the cost
+    (building the dict and encoding it was half the time of a row, and History is a million rows)."""
+    hid = row[_HISTORY_ID]
+    category = row[_CATEGORY]
+    action = row[_ACTION]
+    occurred = row[_OCCURRED_ON]
     moment = occurred if isinstance(occurred, datetime) else datetime.fromisoformat(occurred)
     utc = moment.astimezone(timezone.utc).isoformat()
-    old, new = row[_I["OldValue"]], row[_I["NewValue"]]
-    changes = [{"old": old, "new": new}] if old is not None or new is not None else []
+    old, new = row[_OLD_VALUE], row[_NEW_VALUE]
+    changes = (f'[{{"old":{_json_value(old)},"new":{_json_value(new)}}}]'
+               if old is not None or new is not None else None)
     htype = history_type(category, action)
     action11 = ACTION_11.get(action, action)
-    target_row = (hid, target_store_id, htype, action11, row[_I["ObjectGuid"]], row[_I["ObjectDn"]],
-                  row[_I["ActorDn"]], _dumps(changes) if changes else None, row[_I["Description"]], utc,
+    guid, object_dn, actor_dn, description = row[_OBJECT_GUID], row[_OBJECT_DN], row[_ACTOR_DN], row[_DESCRIPTION]
+    target_row = (hid, target_store_id, htype, action11, guid, object_dn, actor_dn, changes, description, utc,
                   _offset_text(moment), category, action)
-    document = _dumps({
-        "historyId": hid, "identityStoreId": target_store_id, "historyType": htype, "action": action11,
-        "objectGuid": row[_I["ObjectGuid"]], "objectDn": row[_I["ObjectDn"]], "actorDn": row[_I["ActorDn"]],
-        "changes": changes, "description": row[_I["Description"]], "occurredOn": utc,
-    })
+    document = (f'{{"historyId":{_json_value(hid)},"identityStoreId":{_json_value(target_store_id)},'
+                f'"historyType":{_json_value(htype)},"action":{_json_value(action11)},'
+                f'"objectGuid":{_json_value(guid)},"objectDn":{_json_value(object_dn)},'
+                f'"actorDn":{_json_value(actor_dn)},"changes":{changes or "[]"},'
+                f'"description":{_json_value(description)},"occurredOn":{_json_value(utc)}}}')
     return target_row, document
 
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_HISTORY_ID, _CATEGORY, _ACTION = _I["HistoryId"], _I["Category"], _I["Action"]
+_OCCURRED_ON, _OLD_VALUE, _NEW_VALUE = _I["OccurredOn"], _I["OldValue"], _I["NewValue"]
+_OBJECT_GUID, _OBJECT_DN, _ACTOR_DN, _DESCRIPTION = _I["ObjectGuid"], _I["ObjectDn"], _I["ActorDn"], _I["Description"]
+
+
+def _json_value(value: Any) -> str:
+    """``value`` as json.dumps (ensure_ascii=False) writes it; the common column types without the encoder."""
+    kind = value.__class__
+    if kind is str:
+        return encode_basestring(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return int.__repr__(value)
+    return _dumps(value)
+
+
 _OFFSETS: dict[Any, str] = {}
 
 

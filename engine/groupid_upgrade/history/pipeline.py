@@ -1,20 +1,24 @@
 """Moving history: source pages -> 11 rows -> target database and Elasticsearch (R14, R15).
 
-Per identity store, in HistoryId order, a page at a time (keyset; memory is one page):
-1. convert the page (pure);
-2. with Elasticsearch: index its documents (deterministic ids, so a resend after a crash is harmless)
-   and stop if any document was refused;
-3. one target transaction: the page's rows, the page's ledger row, and, without Elasticsearch, the
-   documents into the outbox that a later run drains.
-A page is in the target exactly when its ledger row is, so each source row lands once however often
-the run is repeated or resumed; the counts are checked at the end of each store.
+Per identity store, in HistoryId order, a batch (one keyset page) at a time, in a pipeline of bounded
+stages (``batch_pipeline.py``) so that everything overlaps the indexing, which is the floor:
+1. a reader thread reads the next pages and converts them (pure);
+2. with Elasticsearch, index threads send each batch's documents (deterministic ids, so a resend after
+   a crash is harmless); a document refused stops the store;
+3. the caller's thread writes each batch in one target transaction, in order: the batch's rows (while
+   its documents are being indexed), then, once they are indexed, the batch's ledger row; without
+   Elasticsearch the documents go into the outbox in the same transaction, for a later run to drain.
+A batch is in the ledger only once its rows and its documents are durable, and its rows are in the
+target exactly when its ledger row is, so each source row lands once however often the run is
+repeated or resumed; the counts are checked at the end of each store. At most ``PIPELINE_DEPTH``
+batches are held at once (memory: batch size x depth). During a store's load its index has refresh
+and replicas off (``SearchClient.bulk_load``), put back afterwards whatever happens.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +26,17 @@ from ..errors import EngineError
 from ..faults import fault_point
 from ..reporting import Reporter
 from ..source import schema as source_schema
+from ..storage.search import DEFAULT_BULK_IN_FLIGHT, BulkRefusal
 from ..storage.sql import Database, insert, statement, transaction
 from ..target import schema as t
 from ..target.writer import TargetInstallation, now_iso
+from .batch_pipeline import BatchPipeline
 from .conversion import HISTORY_INDEX_MAPPINGS, convert_row, document_id, index_name
 
 DEFAULT_BATCH_SIZE = 5_000
-INDEXING_IN_FLIGHT = 2
+INDEXING_IN_FLIGHT = DEFAULT_BULK_IN_FLIGHT
+#: batches held at once: one being read, those being indexed, one being committed, one waiting
+PIPELINE_DEPTH = INDEXING_IN_FLIGHT + 3
 
 
 @dataclass
@@ -40,7 +48,8 @@ class _Batch:
     rows: list[tuple[Any, ...]]
     docs: list[tuple[str, str]]  # (document id, JSON)
     store_id: int
-    indexed: Future[None] | None = None
+
+
 HISTORY_COLUMNS = source_schema.HISTORY.column_names
 
 
@@ -59,8 +68,8 @@ class HistoryMover:
                  reporter: Reporter, run_id: str, done: set[str], batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.source_db = source_db
         self.target = target
-        self.db = target.db
-        assert self.db is not None
+        assert target.db is not None
+        self.db: Database = target.db
         self.search = search
         self.index_prefix = index_prefix
         self.reporter = reporter
@@ -73,21 +82,20 @@ class HistoryMover:
         self._insert_ledger = insert(t.LEDGER.name, t.LEDGER.column_names, dialect)
 
     # --- search ---------------------------------------------------------------------------------
-    def _index(self, actions: list[dict[str, Any]], what: str) -> None:
-        refused: list[str] = []
-        for ok, item in self.search.bulk_index(actions):
-            if not ok:
-                op = next(iter(item.values()))
-                reason = (op.get("error") or {}).get("reason") or str(op.get("status"))
-                refused.append(f"{op.get('_id')}: {reason}")
-                self.reporter.record("HistoryDocumentRefused", {"id": op.get("_id"), "index": op.get("_index"),
-                                                                "reason": reason})
+    def _index(self, index: str, docs: list[tuple[str, str]], what: str, stop: threading.Event | None = None) -> None:
+        search = self.search
+        assert search is not None
+        refused: list[BulkRefusal] = search.send_documents(index, docs, stop=stop)
+        for refusal in refused:
+            self.reporter.record("HistoryDocumentRefused", {"id": refusal.doc_id, "index": index,
+                                                            "reason": refusal.reason})
         if refused:
             raise EngineError(
                 "SearchOperationFailed",
-                f"Elasticsearch {self.search.url} refused {len(refused)} document(s) of {what}, first "
-                f"{refused[0]}; the batch was not recorded and is sent again by the next run.",
-                target=self.search.url,
+                f"Elasticsearch {search.url} refused {len(refused)} document(s) of {what}, first "
+                f"{refused[0].doc_id}: {refused[0].reason}; the batch was not recorded and is sent again by the "
+                "next run.",
+                target=search.url,
                 recommended_action="Fix the cause named (mapping, disk watermark), then run again.",
             )
 
@@ -103,9 +111,11 @@ class HistoryMover:
             for index in {index_name(self.index_prefix, row[1]) for row in page} - ensured:
                 self.search.ensure_index(index, mappings=HISTORY_INDEX_MAPPINGS)
                 ensured.add(index)
-            actions = [{"_index": index_name(self.index_prefix, store_id), "_id": doc_id, "_source": doc}
-                       for doc_id, store_id, doc in page]
-            self._index(actions, "the outbox")
+            by_index: dict[str, list[tuple[str, str]]] = {}
+            for doc_id, store_id, doc in page:
+                by_index.setdefault(index_name(self.index_prefix, store_id), []).append((doc_id, doc))
+            for index, docs in by_index.items():
+                self._index(index, docs, "the outbox")
             with transaction(self.db) as cur:
                 cur.executemany(delete, [(row[0],) for row in page])
             sent += len(page)
@@ -123,39 +133,32 @@ class HistoryMover:
         total = sum(self.source_db.count_where_by(source_schema.HISTORY.name, "IdentityStoreId", source_store_id,
                                                   "IdentityStoreId").values())
         index = index_name(self.index_prefix, target_store_id)
-        if self.search is not None:
+        progress = _Progress(self.reporter, f"history-{source_store_id}", f"Upgrading the history of {store_name}",
+                             self._already_moved(target_store_id), total)
+
+        def batches() -> Iterator[_Batch]:
+            for page in self.pages(source_store_id, after):
+                yield self._convert(page, source_store_id, target_store_id, store_name)
+
+        def index_batch(batch: _Batch, stop: threading.Event) -> None:
+            self._index(index, batch.docs, f"history rows {batch.first}..{batch.last} of {store_name}", stop)
+
+        def commit(batch: _Batch, wait_indexed: Callable[[], None]) -> None:
+            progress.moved(self._commit(batch, wait_indexed))
+
+        pipeline = BatchPipeline(batches, commit, index=index_batch if self.search is not None else None,
+                                 workers=INDEXING_IN_FLIGHT, depth=PIPELINE_DEPTH, name="history",
+                                 check_cancelled=lambda: self.reporter.check_cancelled("the history upgrade"))
+        if self.search is None:
+            pipeline.run()
+        else:
             self.search.ensure_index(index, mappings=HISTORY_INDEX_MAPPINGS)
-        moved = self._already_moved(target_store_id)
-        activity = f"history-{source_store_id}"
-        # Indexing (mostly waiting on Elasticsearch) overlaps reading and converting the next batches:
-        # up to INDEXING_IN_FLIGHT batches are being indexed at once, as Elastic advises for bulk loads.
-        # Batches commit in order, each only once its own indexing succeeded.
-        in_flight: deque[_Batch] = deque()
-        with ThreadPoolExecutor(max_workers=INDEXING_IN_FLIGHT, thread_name_prefix="history-index") as pool:
-            try:
-                for page in self.pages(source_store_id, after):
-                    self.reporter.check_cancelled("the history upgrade")
-                    batch = self._convert(page, source_store_id, target_store_id, index, store_name)
-                    if self.search is not None:
-                        actions = [{"_index": index, "_id": doc_id, "_source": doc} for doc_id, doc in batch.docs]
-                        batch.indexed = pool.submit(self._index, actions,
-                                                    f"history rows {batch.first}..{batch.last} of {store_name}")
-                    in_flight.append(batch)
-                    while len(in_flight) > INDEXING_IN_FLIGHT or (self.search is None and in_flight):
-                        moved += self._commit(in_flight.popleft())
-                        self.reporter.progress(activity, f"Upgrading the history of {store_name}",
-                                               f"{moved} of {total} rows", moved, total, parent_activity_id="upgrade")
-                while in_flight:
-                    moved += self._commit(in_flight.popleft())
-            finally:
-                for batch in in_flight:
-                    if batch.indexed is not None:
-                        batch.indexed.cancel()
-        self.reporter.progress(activity, f"Upgrading the history of {store_name}", "Done", moved, total,
-                               completed=True, parent_activity_id="upgrade")
+            with self.search.bulk_load(index):
+                pipeline.run()
+        progress.done()
         return self.check_counts(source_store_id, target_store_id, store_name)
 
-    def _convert(self, page: list[tuple[Any, ...]], source_store_id: int, target_store_id: int, index: str,
+    def _convert(self, page: list[tuple[Any, ...]], source_store_id: int, target_store_id: int,
                  store_name: str) -> _Batch:
         rows: list[tuple[Any, ...]] = []
         docs: list[tuple[str, str]] = []
@@ -167,13 +170,13 @@ class HistoryMover:
         return _Batch(key=batch_key(source_store_id, last), name=f"{store_name} rows {first}..{last}", first=first,
                       last=last, rows=rows, docs=docs, store_id=target_store_id)
 
-    def _commit(self, batch: _Batch) -> int:
-        if batch.indexed is not None:
-            batch.indexed.result()  # raises what indexing raised: the batch is then not recorded
+    def _commit(self, batch: _Batch, wait_indexed: Callable[[], None]) -> int:
         with transaction(self.db) as cur:
             cur.executemany(self._insert_history, batch.rows)
             if self.search is None:
                 cur.executemany(self._insert_outbox, [(doc_id, batch.store_id, doc) for doc_id, doc in batch.docs])
+            # the rows above were written while the documents were being indexed; the ledger row needs both
+            wait_indexed()  # raises what indexing raised: the transaction is rolled back, the batch not recorded
             fault_point("history-in-transaction")
             cur.execute(self._insert_ledger, (batch.key, "History", batch.name, self.run_id, now_iso()))
         fault_point("history-after-commit")
@@ -198,6 +201,7 @@ class HistoryMover:
         indexed: dict[str, int] | None = None
         if self.search is not None:
             index = index_name(self.index_prefix, target_store_id)
+            self.search.end_interrupted_load(index)  # a killed run's load settings, when this run loaded nothing
             self.search.refresh(index)
             indexed = {kind: self.search.count(index, query={"term": {"historyType": kind}}) for kind in by_type}
             problems += [f"{kind}: target database {n}, index {index} {indexed[kind]}"
@@ -223,3 +227,23 @@ class HistoryMover:
     def outbox_pending(self) -> int:
         return self.db.count(t.SEARCH_OUTBOX.name)
 
+
+
+class _Progress:
+    """A store's progress: rows moved of the store's total, throttled by the reporter."""
+
+    def __init__(self, reporter: Reporter, activity_id: str, activity: str, moved: int, total: int) -> None:
+        self._reporter = reporter
+        self._activity_id = activity_id
+        self._activity = activity
+        self._moved = moved
+        self._total = total
+
+    def moved(self, rows: int) -> None:
+        self._moved += rows
+        self._reporter.progress(self._activity_id, self._activity, f"{self._moved} of {self._total} rows",
+                                self._moved, self._total, parent_activity_id="upgrade")
+
+    def done(self) -> None:
+        self._reporter.progress(self._activity_id, self._activity, "Done", self._moved, self._total, completed=True,
+                                parent_activity_id="upgrade")

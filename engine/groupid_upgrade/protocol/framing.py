@@ -2,14 +2,16 @@
 
 Reading is done in bounded chunks so a hostile or broken client cannot make the engine hold an
 arbitrarily long line: memory for one line is bounded by ``max_line_bytes``, whatever its length.
-Only ``json`` and ``threading`` are imported here because this module is on the path of
-``engine.hello``, which must answer about as fast as the interpreter starts.
+Only ``threading`` and the C JSON codec (``json_codec``: not the json package) are imported here
+because this module is on the path of ``engine.hello``, which must answer about as fast as the
+interpreter starts.
 """
 
 from __future__ import annotations
 
-import json
 import threading
+
+from .json_codec import make_dumps, make_loads
 
 TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
 if TYPE_CHECKING:
@@ -82,6 +84,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+_loads = make_loads(parse_constant=_reject_constant)
+
+
 def decode_line(line: bytes) -> Any:
     """Parse one line; raises ``ValueError`` (including ``UnicodeDecodeError``) if it is not JSON."""
     text = line.decode("utf-8")
@@ -89,7 +94,7 @@ def decode_line(line: bytes) -> Any:
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return _loads(text)
     except RecursionError as exc:
         raise ValueError("the JSON is nested too deeply") from exc
 
@@ -121,17 +126,18 @@ def _default(value: Any) -> Any:
     raise TypeError(f"an object of type {type(value).__name__} cannot be sent as JSON")
 
 
+_dumps_unicode = make_dumps(ensure_ascii=False, default=_default)
+_dumps_ascii = make_dumps(ensure_ascii=True, default=_default)
+
+
 def encode_message(message: dict[str, Any]) -> bytes:
-    """One message as one line: ``json.dumps`` escapes every newline inside strings."""
-    text = json.dumps(message, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_default)
+    """One message as one line: JSON escapes every newline inside strings."""
+    text = _dumps_unicode(message)
     try:
         return text.encode("utf-8") + b"\n"
     except UnicodeEncodeError:
         # A lone surrogate (e.g. a path decoded with surrogateescape) is not UTF-8; \u escapes are.
-        text = json.dumps(
-            message, ensure_ascii=True, separators=(",", ":"), allow_nan=False, default=_default
-        )
-        return text.encode("ascii") + b"\n"
+        return _dumps_ascii(message).encode("ascii") + b"\n"
 
 
 class MessageWriter:

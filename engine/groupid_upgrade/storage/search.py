@@ -15,9 +15,13 @@ Messages name the server by its URL with any user information removed; credentia
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from itertools import islice
+from json.encoder import encode_basestring_ascii
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -25,7 +29,7 @@ import elasticsearch
 from elasticsearch import Elasticsearch, helpers
 from pydantic import SecretStr
 
-from ..errors import EngineError
+from ..errors import Cancelled, EngineError
 
 #: Documents per bulk request. History documents are small (well under 1 KiB), so 1,000 of them make
 #: a request of roughly 0.5-1 MiB: large enough that per-request overhead is negligible, small enough
@@ -41,7 +45,52 @@ DEFAULT_MAX_BACKOFF = 60.0
 #: Snapshot create/restore with ``wait=True`` can take long on a large index.
 DEFAULT_SNAPSHOT_TIMEOUT = 3600.0
 
+#: Bulk requests of a load in flight at once (one per index worker): Elastic advises a few concurrent
+#: bulk clients; on the 2-core machines GroupID runs on, more only queue up in the server's write pool.
+DEFAULT_BULK_IN_FLIGHT = 2
+#: What a bulk answer is cut down to (``filter_path``): the server leaves out every field but these, so
+#: a batch of 5,000 documents is answered in a few kilobytes instead of about a megabyte to parse.
+BULK_ANSWER_FIELDS = "errors,items.*._id,items.*.status,items.*.error"
+#: The settings of an index for the time of a bulk load: no refresh (visibility, not durability: a
+#: bulk answer still means the documents are in the translog, fsynced) and no replica to index twice.
+LOAD_SETTINGS: dict[str, Any] = {"index.refresh_interval": "-1", "index.number_of_replicas": 0}
+#: The index's own values of LOAD_SETTINGS are kept in its mapping's ``_meta`` under this key while
+#: a load runs, so a load killed before it could put them back is put right by the next one.
+LOAD_MARK = "groupidUpgradeLoadRestores"
+
 _UNREACHABLE = (elasticsearch.ConnectionError, elasticsearch.ConnectionTimeout)
+
+
+@dataclass(frozen=True)
+class BulkRefusal:
+    """A document the server refused (not for a full write queue: those are resent)."""
+
+    doc_id: str
+    status: int | None
+    reason: str
+
+
+def bulk_index_body(docs: Sequence[tuple[str, str]]) -> bytes:
+    """The NDJSON body of ``index`` actions for documents given as (id, JSON text), for ``/<index>/_bulk``.
+
+    The documents are already JSON: they are copied into the body, never parsed or serialised again."""
+    return "".join(f'{{"index":{{"_id":{encode_basestring_ascii(doc_id)}}}}}\n{text}\n'
+                   for doc_id, text in docs).encode("utf-8")
+
+
+def _request_parts(docs: Sequence[tuple[str, str]], max_bytes: int) -> Iterator[Sequence[tuple[str, str]]]:
+    """``docs`` cut into runs whose bulk body stays under ``max_bytes`` (a single larger document alone)."""
+    start, size = 0, 0
+    for i, (doc_id, text) in enumerate(docs):
+        # characters, not bytes: exact for ASCII, and at most 4x off for the rest, so the body
+        # never grows past the server's limit (100 MB) at the default of 10 MiB
+        item = len(doc_id) + len(text) + 24
+        if size and size + item > max_bytes:
+            yield docs[start:i]
+            start, size = i, 0
+        size += item
+    if start < len(docs):
+        yield docs[start:]
 
 
 def public_url(url: str) -> str:
@@ -277,6 +326,134 @@ class SearchClient:
         except (elasticsearch.ApiError, elasticsearch.TransportError) as exc:
             raise self._error(exc, f"delete the index {index!r}", f"index {index} on {self.url}") from None
         return True
+
+    # --- bulk loads -----------------------------------------------------------------------------
+
+    @contextmanager
+    def bulk_load(self, index: str) -> Iterator[None]:
+        """``LOAD_SETTINGS`` on ``index`` for the time of the block; the index's own values afterwards.
+
+        They are put back when the block ends, fails or is cancelled. If the process is killed inside
+        the block, they stay in the index's ``_meta`` (``LOAD_MARK``) and the next ``bulk_load`` or
+        ``end_interrupted_load`` of the index puts them back. When putting them back fails after the
+        block failed (the server went away), the block's error is the one raised: the mark stays."""
+        original = self._begin_load(index)
+        try:
+            yield
+        except BaseException:
+            with suppress(EngineError):  # the first error is the one to report; the mark puts it right later
+                self._end_load(index, original)
+            raise
+        self._end_load(index, original)
+
+    def end_interrupted_load(self, index: str) -> bool:
+        """Put back the settings a killed load left on ``index``; True when there were some."""
+        meta = self._index_meta(index)
+        if LOAD_MARK not in meta:
+            return False
+        self._end_load(index, dict(meta[LOAD_MARK]))
+        return True
+
+    def index_settings(self, index: str, names: Iterable[str]) -> dict[str, Any]:
+        """The values set on ``index`` for ``names`` (flat names; None: not set, the default applies)."""
+        body = self._call(f"read the settings of {index!r}", self._es.indices.get_settings, index=index,
+                          flat_settings=True)
+        settings = body.get(index, {}).get("settings", {})
+        return {name: settings.get(name) for name in names}
+
+    def _index_meta(self, index: str) -> dict[str, Any]:
+        body = self._call(f"read the mapping of {index!r}", self._es.indices.get_mapping, index=index)
+        return dict(body.get(index, {}).get("mappings", {}).get("_meta") or {})
+
+    def _begin_load(self, index: str) -> dict[str, Any]:
+        meta = self._index_meta(index)
+        if LOAD_MARK in meta:  # an earlier load was killed: the values it kept are the index's own
+            original = dict(meta[LOAD_MARK])
+        else:
+            original = self.index_settings(index, LOAD_SETTINGS)
+            self._call(f"mark {index!r} as being loaded", self._es.indices.put_mapping, index=index,
+                       meta={**meta, LOAD_MARK: original})
+        self._call(f"prepare {index!r} for a bulk load", self._es.indices.put_settings, index=index,
+                   settings=LOAD_SETTINGS)
+        return original
+
+    def _end_load(self, index: str, original: Mapping[str, Any]) -> None:
+        self._call(f"put back the settings of {index!r} after a bulk load", self._es.indices.put_settings,
+                   index=index, settings={name: original.get(name) for name in LOAD_SETTINGS})
+        meta = self._index_meta(index)
+        meta.pop(LOAD_MARK, None)
+        self._call(f"unmark {index!r} after a bulk load", self._es.indices.put_mapping, index=index, meta=meta)
+
+    def send_documents(
+        self,
+        index: str,
+        docs: Sequence[tuple[str, str]],
+        *,
+        max_request_bytes: int = DEFAULT_MAX_CHUNK_BYTES,
+        stop: threading.Event | None = None,
+    ) -> list[BulkRefusal]:
+        """Index ``docs`` (id, JSON text) into ``index``, in bulk requests of at most ``max_request_bytes``.
+
+        Returns the documents the server refused, with its reason (a mapping conflict...). Documents
+        refused with 429 (a full write queue) and whole requests answered 429 or lost to a connection
+        failure are resent after ``initial_backoff * 2**n`` seconds, up to ``max_retries`` times;
+        then ``SearchUnreachable`` (connection) is raised naming the URL, or the 429s are returned as
+        refused. Resending is harmless: every document has its id. When the call returns, what was
+        not refused is durable (in the translog). ``stop`` set cuts a backoff short (``Cancelled``)."""
+        refused: list[BulkRefusal] = []
+        for part in _request_parts(docs, max_request_bytes):
+            pending = part
+            attempt = 0
+            while pending:
+                answer = self._bulk_request(index, pending, attempt, stop)
+                if answer is None:  # a connection failure or a 429 of the whole request: resend it all
+                    attempt += 1
+                    continue
+                if not answer.get("errors"):
+                    break
+                again: set[str] = set()
+                for item in answer.get("items", ()):
+                    op = next(iter(item.values()))
+                    error = op.get("error")
+                    if not error:
+                        continue
+                    if op.get("status") == 429 and attempt < self.max_retries:
+                        again.add(op.get("_id"))
+                        continue
+                    reason = (error.get("reason") if isinstance(error, Mapping) else str(error)) or str(op.get("status"))
+                    refused.append(BulkRefusal(str(op.get("_id")), op.get("status"), reason))
+                if not again:
+                    break
+                pending = [doc for doc in pending if doc[0] in again]
+                self._pause(attempt, stop)
+                attempt += 1
+        return refused
+
+    def _bulk_request(self, index: str, docs: Sequence[tuple[str, str]], attempt: int,
+                      stop: threading.Event | None) -> dict[str, Any] | None:
+        """One bulk request: its (filtered) answer, or None after a pause when it is to be sent again."""
+        try:
+            # bytes are sent as they are (the client's NdjsonSerializer), whatever its annotation says
+            return dict(self._es.bulk(index=index, operations=bulk_index_body(docs),  # type: ignore[arg-type]
+                                      filter_path=BULK_ANSWER_FIELDS).body)
+        except _UNREACHABLE as exc:
+            if attempt >= self.max_retries or isinstance(exc, elasticsearch.SSLError):
+                raise self._error(exc, f"index documents in bulk (after {attempt + 1} attempts)",
+                                  f"index {index} on {self.url}") from None
+        except elasticsearch.ApiError as exc:
+            if exc.status_code != 429 or attempt >= self.max_retries:
+                raise self._error(exc, "index documents in bulk", f"index {index} on {self.url}") from None
+        except elasticsearch.TransportError as exc:
+            raise self._error(exc, "index documents in bulk", f"index {index} on {self.url}") from None
+        self._pause(attempt, stop)
+        return None
+
+    def _pause(self, attempt: int, stop: threading.Event | None) -> None:
+        seconds = min(DEFAULT_MAX_BACKOFF, self.initial_backoff * 2**attempt)
+        if stop is None:
+            time.sleep(seconds)
+        elif stop.wait(seconds):
+            raise Cancelled("indexing documents")
 
     # --- bulk -----------------------------------------------------------------------------------
 
