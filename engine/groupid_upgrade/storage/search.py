@@ -453,7 +453,7 @@ class SearchClient:
         if stop is None:
             time.sleep(seconds)
         elif stop.wait(seconds):
-            raise Cancelled("indexing documents")
+            raise Cancelled(what="indexing documents")
 
     # --- bulk -----------------------------------------------------------------------------------
 
