@@ -88,12 +88,19 @@ def run_command(as_json: bool, work: Callable[[Reporter], tuple[Any, int]], *, v
         sys.exit(EXIT_CANCELLED)
     except Exception as exc:
         reporter.clear()
+        from .safety.resources import translate
+
+        named = translate(exc)  # disk full, read-only, permission denied...: named, whatever raised it
+        if named is not None:
+            _print_error(named, as_json)
+            sys.exit(named.exit_code)
         from .logs import get_logger, log_path
 
         get_logger("groupid_upgrade.cli").exception("unexpected error: %s", type(exc).__name__)
         click.echo(f"error: an unexpected {type(exc).__name__} stopped the command; details are in "
                    f"{log_path()}.", err=True)
-        click.echo("  what to do: send that log to support; nothing partial was kept.", err=True)
+        click.echo("  what to do: send that log to support; run the same command again once it is fixed "
+                   "(what was done is recorded and is not done twice).", err=True)
         sys.exit(EXIT_FAILED)
     reporter.clear()
     sys.exit(code)
@@ -211,7 +218,7 @@ def _print_plan(plan: Any) -> None:
 def plan(answer_file: Path, modules: tuple[str, ...], validate_online: bool | None, template: Path | None,
          as_json: bool) -> None:
     """Compute the Plan for an answer file and print it; writes nothing (but the template, if asked)."""
-    from .upgrade.plan_method import PlanParams, answer_template, plan_handler
+    from .upgrade.plan_method import PlanParams, plan_handler, write_answer_template
 
     def work(reporter: Reporter) -> tuple[Any, int]:
         params = PlanParams(answer_file=answer_file, module=list(modules) or None,
@@ -219,26 +226,12 @@ def plan(answer_file: Path, modules: tuple[str, ...], validate_online: bool | No
         result = plan_handler(params, reporter)
         _emit(result, as_json, _print_plan)
         if template is not None:
-            write_new_file(template, json.dumps(answer_template(result, answer_file), indent=2) + "\n")
+            write_answer_template(result, answer_file, template)
             click.echo(f"Answer template with {len(result.open_questions)} open question(s) written to {template}.",
                        err=True)
         return result, EXIT_OK
 
     run_command(as_json, work)
-
-
-def write_new_file(path: Path, text: str) -> None:
-    """Write a file the user asked for, whole or not at all."""
-    import os
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.partial")
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    except OSError as exc:
-        raise EngineError("OutputPathInvalid", f"The file {path} cannot be written ({exc.strerror}).",
-                          target=str(path), recommended_action="Choose a writable path.") from None
 
 
 def _print_run(result: Any) -> None:
