@@ -25,6 +25,7 @@ from ..faults import fault_point
 from ..model.settings import AnswerFile, ElasticsearchSettings, SqliteDatabase, SqlServerDatabase
 from ..planning.versions import normalize_source_version
 from ..reporting import Reporter
+from ..safety.paths import source_guard
 from ..source.installation import SourceInstallation
 from ..source.layout import InstallationLayout
 from . import database as db_part
@@ -156,7 +157,13 @@ def plan_backup(answers: AnswerFile, layout: InstallationLayout, include: list[s
     return plan
 
 
-def check_destination(destination: Path, layout: InstallationLayout, *, zip_it: bool) -> None:
+def check_destination(destination: Path, layout: InstallationLayout, *, zip_it: bool,
+                      answers: AnswerFile | None = None) -> None:
+    if answers is not None:  # the write guard: never into (or around) the source, never over an input
+        guard = source_guard(answers)
+        guard.check(destination, "backup destination")
+        if zip_it:
+            guard.check(Path(f"{destination.resolve()}.zip"), "backup zip", is_file=True)
     dest = destination.resolve()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise EngineError("BackupDestinationInvalid", f"The backup destination {dest} is not a new or empty folder.",
@@ -212,7 +219,7 @@ def create_backup(
         version = source.version
     plan = plan_backup(answers, layout, include, elasticsearch_stopped=elasticsearch_stopped,
                        sql_server_backup_file=sql_server_backup_file)
-    check_destination(destination, layout, zip_it=zip_it)
+    check_destination(destination, layout, zip_it=zip_it, answers=answers)
     started = _now()
     set_id = f"{started.strftime('%Y%m%dt%H%M%Sz')}-{uuid.uuid4().hex[:8]}"
     manifest = Manifest(tool_version=__version__, source_version=version, product_version=product_version,

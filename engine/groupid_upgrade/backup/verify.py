@@ -54,7 +54,10 @@ def opened_set(path: Path) -> Iterator[Path]:
     if not (path.is_file() and zipfile.is_zipfile(path)):
         yield path
         return
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError:  # the set is on read-only media (a DVD, a read-only share): extract it elsewhere
+        work = Path(tempfile.mkdtemp(prefix=f".{path.name[:40]}."))
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
