@@ -326,6 +326,10 @@ def _print_backup(result: Any) -> None:
         click.echo(f"  backed up  {part['name']}")
     for item in manifest.get("leftOut", []):
         click.echo(f"  left out   {item['part']}: {item['reason']}")
+    for part in manifest.get("parts", []):
+        for folder in part.get("folders", []):
+            for skipped in folder.get("skipped", []):
+                click.echo(f"  skipped    {folder['setFolder']}/{skipped['path']}: {skipped['reason']}")
     files = manifest.get("files", [])
     click.echo(f"  {len(files)} files, {sum(f['size'] for f in files)} bytes; manifest.json written last.")
 

@@ -41,6 +41,7 @@ from .manifest import (
     LeftOut,
     Manifest,
     PartRecord,
+    SkippedFile,
     SnapshotPart,
     fsync_dir,
     write_manifest,
@@ -185,6 +186,7 @@ class _SetWriter:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.files: list[FileEntry] = []
+        self.skipped: list[tuple[str, str]] = []  # of the last tree copied
 
     def add(self, rel: str, part: str, size: int, sha: str, mtime_ns: int | None) -> None:
         self.files.append(FileEntry(path=rel, part=part, size=size, sha256=sha, modified_ns=mtime_ns))
@@ -193,6 +195,7 @@ class _SetWriter:
         copied = copy_tree_hashed(src, self.root / set_folder, reporter, activity=part,
                                   on_file=lambda f: self.add(f"{set_folder}/{f.relative}", part, f.size, f.sha256,
                                                              f.mtime_ns))
+        self.skipped = copied.skipped
         return len(copied.files), copied.bytes, copied.skipped_links
 
 
@@ -308,7 +311,10 @@ def create_backup(
                 record.folders.append(FolderSource(name=spec.name, source_path=str(src.resolve()),
                                                    set_folder=set_folder, layout_root=spec.layout_root,  # type: ignore[arg-type]
                                                    relative=spec.relative, files=files, bytes=size,
-                                                   skipped_links=links))
+                                                   skipped_links=links,
+                                                   skipped=[SkippedFile(path=p, reason=r) for p, r in writer.skipped]))
+                for rel, reason in writer.skipped:
+                    reporter.log("warning", f"{part}: {src / rel} was not backed up: it is {reason}.")
                 for link in links:
                     reporter.log("warning", f"{part}: the link {src / link} points outside {src} and was not "
                                  "followed.")

@@ -51,6 +51,13 @@ class LeftOut(WireModel):
     reason: str
 
 
+class SkippedFile(WireModel):
+    """A file of a copied folder that is not in the set, and why (a device, a FIFO, a socket)."""
+
+    path: str
+    reason: str
+
+
 class FolderSource(WireModel):
     """A folder of the installation copied into ``setFolder`` of the set."""
 
@@ -62,6 +69,7 @@ class FolderSource(WireModel):
     files: int = 0
     bytes: int = 0
     skipped_links: list[str] = Field(default_factory=list)
+    skipped: list[SkippedFile] = Field(default_factory=list)
 
 
 class DatabasePart(WireModel):
@@ -151,7 +159,9 @@ def write_manifest(set_dir: Path, manifest: Manifest) -> Path:
     """Write ``manifest.json`` atomically: a temp file, fsync, rename, fsync of the folder."""
     target = set_dir / MANIFEST_NAME
     temp = set_dir / f".{MANIFEST_NAME}.partial"
-    data = json.dumps(manifest.wire(), indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    # ASCII with \u escapes: a file name that is not UTF-8 (Linux) is held as lone surrogates, which
+    # UTF-8 cannot encode but JSON escapes can; read back, they give the same bytes (surrogateescape).
+    data = json.dumps(manifest.wire(), indent=2, ensure_ascii=True).encode("ascii") + b"\n"
     with open(temp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -181,11 +191,20 @@ def read_manifest(set_dir: Path) -> Manifest:
     if problem is not None:
         raise EngineError("BackupSetInvalid", f"The backup set {problem}.", target=str(set_dir),
                           recommended_action="Take a new backup; an incomplete set cannot be verified or restored.")
+    from ..safety.reading import MANIFEST_BYTES, read_limited
+    from ..safety.strict_json import JsonRefused, loads
+
     path = set_dir / MANIFEST_NAME
+    data = read_limited(path, what="manifest", limit=MANIFEST_BYTES, error_id="BackupSetInvalid",
+                        action="Take a new backup; this set's manifest is not one groupid-upgrade wrote.")
     try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        raw: Any = loads(data.decode("utf-8"))
         manifest = Manifest.model_validate(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except JsonRefused as exc:
+        raise EngineError("BackupSetInvalid", f"The manifest {path} is refused: {exc.problem} at "
+                          f"{exc.field or 'the top level'}.", target=str(path), extra={"field": exc.field},
+                          recommended_action="Take a new backup; this set's manifest is damaged.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise EngineError("BackupSetInvalid", f"The manifest {path} is not valid JSON ({exc}).", target=str(path),
                           recommended_action="Take a new backup; this set's manifest is damaged.") from None
     except ValidationError as exc:

@@ -54,13 +54,19 @@ def special_file_reason(path: Path | str, *, follow: bool = True) -> str | None:
     return kind_of(st.st_mode)
 
 
-class FileRefused(Exception):
-    """A file that is not a readable regular file within its bound; ``reason`` says why in words."""
+class FileRefused(OSError):
+    """A file that is not a readable regular file within its bound; ``reason`` says why in words.
+    ``special``: it is there but is not a regular file, or is over the bound (a folder copy skips it);
+    otherwise it could not be opened at all (missing, no permission: ``errno`` says which)."""
 
-    def __init__(self, path: Path | str, reason: str) -> None:
-        super().__init__(f"{path}: {reason}")
+    def __init__(self, path: Path | str, reason: str, *, special: bool = True, code: int | None = None) -> None:
+        super().__init__(code or 0, reason, str(path))
         self.path = str(path)
         self.reason = reason
+        self.special = special
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
 
 
 @contextlib.contextmanager
@@ -69,14 +75,15 @@ def open_regular(path: Path | str, *, limit: int | None = None) -> Iterator[Bina
     file of at most ``limit`` bytes; ``FileRefused`` otherwise (never waits, never follows a FIFO)."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
-    except FileNotFoundError:
-        raise FileRefused(path, "it does not exist") from None
+    except FileNotFoundError as exc:
+        raise FileRefused(path, "it does not exist", special=False, code=exc.errno) from None
     except IsADirectoryError:
         raise FileRefused(path, "a folder, not a file") from None
-    except PermissionError:
-        raise FileRefused(path, "this account may not read it") from None
+    except PermissionError as exc:
+        raise FileRefused(path, "this account may not read it", special=False, code=exc.errno) from None
     except OSError as exc:
-        raise FileRefused(path, f"it cannot be opened ({exc.strerror or type(exc).__name__})") from None
+        raise FileRefused(path, f"it cannot be opened ({exc.strerror or type(exc).__name__})", special=False,
+                          code=exc.errno) from None
     try:
         st = os.fstat(fd)
         reason = kind_of(st.st_mode)
@@ -99,7 +106,15 @@ def read_bytes(path: Path | str, *, limit: int) -> bytes:
     (also when it grew past the bound while being read)."""
     with open_regular(path, limit=limit) as handle:
         try:
-            data = handle.read(limit + 1)
+            # Read what fstat says is there (memory: the file, not the bound), then on to the bound in
+            # chunks in case it grows while being read.
+            size = os.fstat(handle.fileno()).st_size
+            parts = [handle.read(size + 1)]
+            total = len(parts[0])
+            while total <= limit and len(parts[-1]) > 0 and total > size:
+                parts.append(handle.read(min(64 * 1024, limit + 1 - total)))
+                total += len(parts[-1])
+            data = b"".join(parts)
         except OSError as exc:
             raise FileRefused(path, f"it cannot be read ({exc.strerror or type(exc).__name__})") from None
     if len(data) > limit:

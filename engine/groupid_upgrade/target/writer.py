@@ -244,7 +244,9 @@ def pfx_columns(box: SecretBox, creds: Any, thumbprint: str | None) -> dict[str,
     """The columns holding a client secret + PFX + password, all encrypted (R19)."""
     if creds is None:
         return {}
-    pfx = Path(creds.pfx_file).read_bytes()
+    from ..safety.reading import PFX_BYTES, read_limited
+
+    pfx = read_limited(Path(creds.pfx_file), what="PFX file", limit=PFX_BYTES, error_id="PfxUnreadable")
     return {
         "ClientSecret": box.encrypt(creds.client_secret.get_secret_value()),
         "CertificatePfx": box.encrypt(base64.b64encode(pfx).decode("ascii")),
