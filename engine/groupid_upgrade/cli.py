@@ -53,6 +53,9 @@ class ConsoleReporter(Reporter):
             self._drawn = False
 
     def log(self, level: LogLevel, message: str) -> None:
+        from .safety.redact import redact_text
+
+        message = redact_text(message)
         if level == "warning" or self.verbose:
             self.clear()
             click.echo(f"{'WARNING: ' if level == 'warning' else ''}{message}", err=True)

@@ -26,6 +26,7 @@ from ..model.settings import AnswerFile, ElasticsearchSettings, SqliteDatabase, 
 from ..planning.versions import normalize_source_version
 from ..reporting import Reporter
 from ..safety.paths import source_guard
+from ..safety.resources import resource_error
 from ..source.installation import SourceInstallation
 from ..source.layout import InstallationLayout
 from . import database as db_part
@@ -359,6 +360,11 @@ def create_backup(
 def _io_error(exc: OSError, dest: Path, part: str) -> EngineError:
     """A file that could not be read or written, named, instead of an unexpected error."""
     name = str(exc.filename or "")
+    named = resource_error(exc, path=name or str(dest), error_id="BackupDestinationInvalid",
+                           doing=f"backing up {part}: writing")
+    if named is not None and (not name or name.startswith(str(dest)) or name.startswith("\\\\?\\" + str(dest))):
+        return EngineError("BackupDestinationInvalid", f"{named.message} Nothing of this set was kept.",
+                           target=named.target, recommended_action=named.recommended_action, extra=named.extra)
     if name.startswith(str(dest)) or name.startswith("\\\\?\\" + str(dest)):
         return EngineError("BackupDestinationInvalid", f"Backing up {part}: {name} could not be written "
                            f"({exc.strerror}); nothing of this set was kept.", target=name,

@@ -29,6 +29,7 @@ from .. import PROTOCOL_VERSION, __version__
 from ..api import ENGINE_METHODS, MethodSpec, load_method, method_names
 from ..errors import EXIT_CANCELLED, EXIT_OK, Cancelled, EngineError
 from ..reporting import Reporter
+from ..safety.redact import redact_text
 from .framing import (
     MAX_LINE_BYTES,
     LineTooLong,
@@ -205,6 +206,7 @@ class ServerReporter(Reporter):
         self._notify("$/progress", {"requestId": self.request_id, **payload})
 
     def log(self, level: LogLevel, message: str) -> None:
+        message = redact_text(message)
         self._notify("$/log", {"requestId": self.request_id, "level": level, "message": message})
         _engine_log(_LOG_LEVELS.get(level, 20), f"request {_short(repr(self.request_id))}: {message}")
 

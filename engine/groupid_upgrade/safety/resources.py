@@ -73,13 +73,25 @@ def resource_error(exc: BaseException, *, path: str | None, error_id: str, doing
     what, action = found
     name = getattr(exc, "filename", None) or path
     where = f" {name}" if name else ""
-    return EngineError(error_id, f"{doing.capitalize()}{where} failed: {what}.", target=str(name) if name else None,
+    # The system's own words too (``Read-only file system``, ``database or disk is full``): what an admin searches for.
+    detail = (exc.strerror if isinstance(exc, OSError) else str(exc)[:200]) or type(exc).__name__
+    return EngineError(error_id, f"{doing[:1].upper()}{doing[1:]}{where} failed: {what} ({detail}).",
+                       target=str(name) if name else None,
                        recommended_action=action,
                        extra={"resource": what, **({"path": str(name)} if name else {})})
 
 
+_last_database: list[str] = []
+
+
+def note_database(name: str) -> None:
+    """The database the engine writes now: a SQLite error names no file, so ``translate`` names this one."""
+    _last_database[:] = [name]
+
+
 def translate(exc: BaseException) -> EngineError | None:
     """For the CLI's and the server's last line of defence: a resource failure nobody named yet."""
-    error_id = "TargetWriteFailed"
     name: Any = getattr(exc, "filename", None)
-    return resource_error(exc, path=name, error_id=error_id)
+    if name is None and isinstance(exc, sqlite3.Error) and _last_database:
+        name = _last_database[0]
+    return resource_error(exc, path=name, error_id="TargetWriteFailed")

@@ -21,6 +21,7 @@ from ..errors import EngineError
 from ..faults import fault_point
 from ..model.settings import TargetSettings
 from ..safety.paths import WriteGuard
+from ..safety.resources import note_database, resource_error
 from ..source.installation import open_database
 from ..source.layout import InstallationLayout
 from ..storage.sql import Database, Table, create_table, database_locked, insert, transaction
@@ -100,6 +101,7 @@ class TargetInstallation:
                                       recommended_action="Check the target database path and its permissions.") from None
         self.db: Database | None = open_database(settings.database, read_only=read_only, role="target",
                                                  create=not read_only)
+        note_database(self.db.display_name)
         self.layout = target_layout(settings)
         if not read_only:
             self._ensure_schema()
@@ -128,6 +130,9 @@ class TargetInstallation:
         assert self.db is not None
         if isinstance(exc, EngineError):
             return exc
+        named = resource_error(exc, path=self.db.display_name, error_id="TargetWriteFailed")
+        if named is not None:  # disk full, read-only, permission denied: named, with what to do
+            return named
         if "locked" in text.lower() or "busy" in text.lower():
             return database_locked(self.db)
         return EngineError("TargetWriteFailed", f"Writing the {self.db.display_name} failed ({type(exc).__name__}: "

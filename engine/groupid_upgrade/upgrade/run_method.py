@@ -21,6 +21,7 @@ from ..model.settings import AnswerFile
 from ..planning.planner import Blueprint, Unit, data_source_identity
 from ..reporting import Reporter
 from ..safety.paths import source_guard
+from ..safety.redact import redact_text
 from ..source.installation import SourceInstallation
 from ..storage.sql import Table
 from ..target import schema as t
@@ -77,8 +78,8 @@ class RunLog:
     def write(self, event: str, **fields: Any) -> None:
         if self._fh is None:
             return
-        self._fh.write(json.dumps({"time": now_iso(), "runId": self.run_id, "event": event, **fields},
-                                  default=str) + "\n")
+        self._fh.write(redact_text(json.dumps({"time": now_iso(), "runId": self.run_id, "event": event, **fields},
+                                              default=str)) + "\n")
         self._fh.flush()
 
     def close(self) -> None:
