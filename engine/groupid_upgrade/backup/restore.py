@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -78,6 +79,7 @@ class PartPlan:
     conflicts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: Any = None
+    dests: set[str] = field(default_factory=set)  # every destination of the set's files, written or unchanged
 
 
 def _created_ns(manifest: Manifest) -> int:
@@ -86,6 +88,7 @@ def _created_ns(manifest: Manifest) -> int:
 
 
 def _plan_file(entry: FileEntry, dest: Path, created_ns: int, plan: PartPlan) -> None:
+    plan.dests.add(os.fspath(dest))
     if not os.path.lexists(long_path(dest)):
         plan.writes.append(FileWrite(entry, dest, False))
         return
@@ -242,11 +245,31 @@ def _stage_file(write: FileWrite, set_dir: Path, reporter: Reporter, staged: Pat
         os.utime(long_path(staged), ns=(write.entry.modified_ns, write.entry.modified_ns))
 
 
+_STAGED = re.compile(r"^\.gid-restore-[0-9a-f]{8}-\d+\.partial$")
+
+
+def _remove_stale_staging(plan: PartPlan) -> None:
+    """Files a killed restore staged and never moved, in the folders this part writes: removed, so the
+    restore that completes it leaves exactly the set's files. A file of the set that happens to carry
+    such a name is a destination, never removed."""
+    for folder in {os.path.dirname(os.fspath(w.dest)) for w in plan.writes}:
+        try:
+            names = os.listdir(long_path(folder))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            if _STAGED.match(name) and path not in plan.dests:
+                with contextlib.suppress(OSError):
+                    os.unlink(long_path(path))
+
+
 def _restore_files(plan: PartPlan, set_dir: Path, reporter: Reporter) -> None:
     """Stage every file of the part beside its destination, then move them all into place: a part is
     replaced only once the whole of it is ready. A failure while staging removes what was staged and
     leaves the destinations as they were; a kill leaves staged files (``.gid-restore-*.partial``) that
     the next restore writes again and moves."""
+    _remove_stale_staging(plan)
     token = uuid.uuid4().hex[:8]
     staged: list[tuple[Path, Path]] = []
     try:

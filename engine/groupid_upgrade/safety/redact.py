@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import re
 
-# scheme://userinfo@ : userinfo is anything but "/", "@" and whitespace up to the last "@" of the authority
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/\s?#]+)@")
+# scheme://userinfo@ : userinfo runs to the last "@" before the path (no "/", "?", "#" or blank in it);
+# control and other Unicode characters are part of it (``\s`` would stop at U+001F and leave the rest).
+_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?# \t\n\r\f\v]+)@")
 
 
 def redact_text(text: str) -> str:

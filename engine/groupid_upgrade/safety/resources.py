@@ -43,6 +43,9 @@ _SQLITE_REASONS: dict[int, tuple[str, str]] = {
     3: _OS_REASONS[errno.EACCES],
     14: ("the database file cannot be opened or created", "Check that its folder exists and is writable, then "
          "run again."),
+    # SQLite reports a write refused by the system (ENOSPC, EFBIG, EIO) as an I/O error
+    10: ("the disk could not be read or written (I/O error: a full disk, a file-size limit or a failing disk)",
+         "Check the free space, the file-size limit (ulimit -f) and the disk, then run again."),
 }
 _SQLITE_TEXTS = (("database or disk is full", 13), ("readonly database", 8), ("unable to open database", 14),
                  ("disk i/o error", 10))
@@ -59,19 +62,18 @@ def reason_of(exc: BaseException) -> tuple[str, str] | None:
         text = str(exc).lower()
         for words, primary in _SQLITE_TEXTS:
             if words in text:
-                return _SQLITE_REASONS.get(primary, ("the disk could not be read or written (I/O error)",
-                                                     "Check the disk and free space, then run again."))
+                return _SQLITE_REASONS[primary]
     return None
 
 
 def resource_error(exc: BaseException, *, path: str | None, error_id: str, doing: str = "writing") -> EngineError | None:
     """The named error for a resource failure while ``doing`` ``path`` (the exception's own file name
-    when it has one); None when ``exc`` is not one, so the caller re-raises it."""
+    when no path is given); None when ``exc`` is not one, so the caller re-raises it."""
     found = reason_of(exc)
     if found is None:
         return None
     what, action = found
-    name = getattr(exc, "filename", None) or path
+    name = path or getattr(exc, "filename", None)
     where = f" {name}" if name else ""
     # The system's own words too (``Read-only file system``, ``database or disk is full``): what an admin searches for.
     detail = (exc.strerror if isinstance(exc, OSError) else str(exc)[:200]) or type(exc).__name__

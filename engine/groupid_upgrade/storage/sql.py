@@ -390,6 +390,13 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _rollback(cursor: Any) -> None:
+    # After a full disk or an I/O error SQLite may have rolled back already ("cannot rollback - no
+    # transaction is active"): that must not replace the error that says what happened.
+    with contextlib.suppress(sqlite3.Error):
+        cursor.execute("ROLLBACK")
+
+
 @contextmanager
 def transaction(db: Database) -> Iterator[Any]:
     """One transaction: everything inside commits together or not at all."""
@@ -404,12 +411,12 @@ def transaction(db: Database) -> Iterator[Any]:
         try:
             yield cursor
         except BaseException:
-            cursor.execute("ROLLBACK")
+            _rollback(cursor)
             raise
         try:
             cursor.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            cursor.execute("ROLLBACK")
+            _rollback(cursor)
             if _is_busy(exc):
                 raise database_locked(db) from None
             raise
