@@ -245,7 +245,7 @@ def _within(seconds: float, work: Any) -> Any:
     def run() -> None:
         try:
             box["value"] = work()
-        except BaseException as exc:  # noqa: BLE001 - handed to the test
+        except BaseException as exc:
             box["error"] = exc
 
     thread = threading.Thread(target=run, daemon=True)
