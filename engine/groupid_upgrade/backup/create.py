@@ -417,6 +417,16 @@ def _zip_set(dest: Path, manifest: Manifest, reporter: Reporter) -> Path:
 
 
 def _write_zip(temp: Path, dest: Path, manifest: Manifest, reporter: Reporter) -> None:
+    for entry in manifest.files:
+        try:
+            entry.path.encode("utf-8")
+        except UnicodeEncodeError:
+            # A zip names its entries in UTF-8 (or CP437): a name that is not UTF-8 has no byte-exact form there.
+            raise EngineError("BackupDestinationInvalid", f"The set holds {entry.path.encode('utf-8', 'surrogateescape')!r}, "
+                              "a file name that is not UTF-8, which a zip cannot hold byte-exact; the folder set "
+                              f"{dest} is complete and verifies, only the zip was not made.", target=str(dest),
+                              recommended_action="Keep the folder set (or rename the file and back up with --zip "
+                              "again).") from None
     with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         for i, entry in enumerate(manifest.files):
             reporter.check_cancelled("the backup")

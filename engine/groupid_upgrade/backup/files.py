@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
 
 from ..errors import EngineError
 from ..faults import fault_point
@@ -34,7 +34,7 @@ def long_path(path: Path | str) -> str:
     return text
 
 
-def _open_source(path: Path) -> contextlib.AbstractContextManager[BinaryIO]:
+def _open_source(path: Path) -> contextlib.AbstractContextManager[io.FileIO]:
     """A file to read whole, proven regular on its descriptor (safety/reading.py): ``FileRefused`` (an
     OSError) for a device, FIFO or socket, or one that cannot be opened."""
     return open_regular(long_path(path))

@@ -330,9 +330,9 @@ def _restore_io_error(exc: OSError, plan: PartPlan, report: RestoreReport) -> En
     return EngineError("TargetWriteFailed", f"Restoring {plan.part}: {reason} This part was left as it was "
                        f"(its files are moved into place only when all of them are ready); parts restored "
                        f"before it: {done}.", target=name,
-                       recommended_action=(named.recommended_action if named is not None else
-                                           "Check the destination's free space and permissions") +
-                       " Then restore again: parts already restored are found unchanged.")
+                       recommended_action=((named.recommended_action if named is not None else None)
+                                           or "Check the destination's free space and permissions.")
+                       + " Then restore again: parts already restored are found unchanged.")
 
 
 def _restorable_from_set(problem: Any, manifest: Manifest | None) -> bool:

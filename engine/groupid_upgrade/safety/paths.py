@@ -104,8 +104,8 @@ def source_guard(answers: object, *, inputs: Iterable[tuple[Path | str | None, s
     if source.elasticsearch is not None:
         guard.protect(source.elasticsearch.snapshot_local_path, "the source's snapshot repository "
                       "(source.elasticsearch.snapshotLocalPath)")
-    for path, what in answers.input_files():
-        guard.protect(path, what, kind="input")
-    for path, what in inputs:
-        guard.protect(path, what, kind="input")
+    for file, what in answers.input_files():
+        guard.protect(file, what, kind="input")
+    for extra, what in inputs:
+        guard.protect(extra, what, kind="input")
     return guard

@@ -10,11 +10,11 @@ the read), and read at most ``limit`` bytes (one byte more proves it too large).
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
 from ..errors import EngineError
 
@@ -70,7 +70,7 @@ class FileRefused(OSError):
 
 
 @contextlib.contextmanager
-def open_regular(path: Path | str, *, limit: int | None = None) -> Iterator[BinaryIO]:
+def open_regular(path: Path | str, *, limit: int | None = None) -> Iterator[io.FileIO]:
     """The file opened for binary reading, after proving on the open descriptor that it is a regular
     file of at most ``limit`` bytes; ``FileRefused`` otherwise (never waits, never follows a FIFO)."""
     try:
@@ -93,12 +93,12 @@ def open_regular(path: Path | str, *, limit: int | None = None) -> Iterator[Bina
             raise FileRefused(path, f"it is {st.st_size} bytes, more than the {limit} bytes such a file can be")
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        handle = os.fdopen(fd, "rb", buffering=0)
+        handle = io.FileIO(fd, "rb", closefd=True)
     except BaseException:
         os.close(fd)
         raise
     with handle:
-        yield handle  # type: ignore[misc]
+        yield handle
 
 
 def read_bytes(path: Path | str, *, limit: int) -> bytes:

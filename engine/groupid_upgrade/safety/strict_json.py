@@ -46,6 +46,7 @@ class _Object(dict):  # type: ignore[type-arg]
     """A parsed object that held the same key (case-insensitively) more than once."""
 
     __slots__ = ("duplicate",)
+    duplicate: str
 
 
 def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

@@ -99,9 +99,9 @@ class TargetInstallation:
                     raise EngineError("TargetWriteFailed", f"The target folder {path.parent} cannot be created "
                                       f"({exc.strerror}).", target=str(path.parent),
                                       recommended_action="Check the target database path and its permissions.") from None
-        self.db: Database | None = open_database(settings.database, read_only=read_only, role="target",
-                                                 create=not read_only)
-        note_database(self.db.display_name)
+        opened = open_database(settings.database, read_only=read_only, role="target", create=not read_only)
+        note_database(opened.display_name)
+        self.db: Database | None = opened
         self.layout = target_layout(settings)
         if not read_only:
             self._ensure_schema()
