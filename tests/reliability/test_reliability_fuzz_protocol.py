@@ -194,7 +194,8 @@ def request_shaped(engine: ServeProcess, message: dict[str, Any]) -> None:
     assert len(answers) <= 1
     is_notification = "id" not in message
     if not is_notification and answers:
-        valid_id = isinstance(message["id"], (int, float, str)) and not isinstance(message["id"], bool)
+        # ids are strings or exact integers (issue 16, docs/decisions.md): a fraction is answered with id null
+        valid_id = isinstance(message["id"], (int, str)) and not isinstance(message["id"], bool)
         assert answers[0]["id"] == (message["id"] if valid_id else None)
 
 
