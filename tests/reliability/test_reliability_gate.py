@@ -141,7 +141,7 @@ def test_paths_a_target_on_the_source_is_refused_naming_both_and_nothing_is_writ
     outputs += [done.stdout, done.stderr]
     tried = len(cases) + 1
     handled += int(done.returncode == 1 and src_db in done.stderr and no_unexpected(done.stderr))
-    tally("paths", "target paths on the source (run, what-if included)", tried=tried, handled=handled,
+    tally("paths", "target paths on the source (run in process and through the CLI)", tried=tried, handled=handled,
           lost=len(leaks(secrets, outputs, [tmp_path])), examples=list(cases))
 
 
@@ -281,7 +281,7 @@ def test_files_devices_fifos_sockets_and_huge_files_are_refused_never_read(
                 _within(10, work)
             handled += info.value.error_id in ("AnswerFileInvalid", "AnswerFileNotFound", "SecretsFileInvalid") \
                 and str(path) in info.value.message
-            examples.append(f"{role} file {what}: {info.value.message[:90]}")
+            examples.append(f"{role} file {what}: {info.value.message.rpartition(': ')[2][:60]}")
     tally("files", "PFX, answer and secrets files that are devices, FIFOs, sockets, folders or too large",
           tried=tried, handled=handled, examples=examples)
 
@@ -806,7 +806,6 @@ def test_resources_a_run_hitting_the_file_size_limit_names_the_target_and_resume
         "file-size limit" in done.stderr and str(tmp_path / "target" / "GroupID11.db") in done.stderr)
     again = cli("run", "--answer-file", answer_file, log_dir=tmp_path / "logs")
     handled += again.returncode == 0 and "Succeeded" in again.stdout
-    print(done.returncode, done.stderr[-1500:], again.returncode, again.stdout[-800:], again.stderr[-800:])
     tally("resources", "run over RLIMIT_FSIZE: named error, then resumed", tried=tried, handled=handled,
           lost=len(leaks(secrets, [done.stdout, done.stderr, again.stdout, again.stderr], [tmp_path / "logs"])))
 
@@ -822,7 +821,6 @@ def test_resources_a_template_on_a_full_or_read_only_place_is_named(gate: helper
     finally:
         restore()
     handled = int(done.returncode == 2 and str(place / "t.json") in done.stderr and no_unexpected(done.stderr))
-    print(done.returncode, done.stderr[-1500:])
     tally("resources", "answer template on a read-only file system", tried=1, handled=handled)
 
 
