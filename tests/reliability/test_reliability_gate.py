@@ -135,13 +135,18 @@ def test_paths_a_target_on_the_source_is_refused_naming_both_and_nothing_is_writ
             handled += 1
         else:
             print(what, exc.error_id, exc.message)
+    # what-if refuses what the run would refuse (it writes nothing either way)
+    answer_file = answers_file(gate, tmp_path, cases["target.programData = source.programData"], name="wi.json")
+    with pytest.raises(EngineError) as info:
+        run_upgrade(load_answer_file(answer_file), CollectingReporter(), what_if=True)
+    handled += info.value.error_id == "UnsafePath" and str(gate.program_data) in info.value.message
     # the same through the CLI: exit 1, both paths named, no "unexpected"
     answer_file = answers_file(gate, tmp_path, cases["target.database.path = the source database"])
     done = cli("run", "--answer-file", answer_file, log_dir=tmp_path / "logs")
     outputs += [done.stdout, done.stderr]
-    tried = len(cases) + 1
+    tried = len(cases) + 2
     handled += int(done.returncode == 1 and src_db in done.stderr and no_unexpected(done.stderr))
-    tally("paths", "target paths on the source (run in process and through the CLI)", tried=tried, handled=handled,
+    tally("paths", "target paths on the source (run and what-if in process, run through the CLI)", tried=tried, handled=handled,
           lost=len(leaks(secrets, outputs, [tmp_path])), examples=list(cases))
 
 
