@@ -850,4 +850,24 @@ def test_zip_entries_are_bounded_regular_files(gate: helpers.Sample, tmp_path: P
         dst.writestr("../escape.txt", b"x")
     with pytest.raises(EngineError) as info:
         verify_set(hostile, answers, CollectingReporter())
-    tally("files", "zip entry escaping the set", tried=1, handled=int(info.value.error_id == "UnsafePath"))
+    handled = int(info.value.error_id == "UnsafePath")
+    # a zip bomb (1 GiB of zeros in a few MiB) and a truncated zip: refused by name, nothing extracted
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as zf, zf.open("Reports/x.rdl", "w",
+                                                                                     force_zip64=True) as fh:
+        chunk = b"\0" * (1024 * 1024)
+        for _ in range(1024):
+            fh.write(chunk)
+    truncated = tmp_path / "truncated.zip"
+    data = zipped.read_bytes()
+    with zipfile.ZipFile(zipped) as zf:
+        first = zf.infolist()[0]
+    cut = bytearray(data)
+    start = first.header_offset + 30 + len(first.filename.encode()) + len(first.extra)
+    cut[start:start + 16] = b"\xff" * 16  # the first entry's compressed bytes damaged, the directory intact
+    truncated.write_bytes(bytes(cut))
+    for bad in (bomb, truncated):
+        with pytest.raises(EngineError) as info:
+            _within(60, lambda bad=bad: verify_set(bad, answers, CollectingReporter()))
+        handled += info.value.error_id == "BackupSetInvalid" and str(bad) in info.value.message
+    tally("files", "zip sets: an entry escaping, a zip bomb, a damaged entry", tried=3, handled=handled)
