@@ -100,18 +100,22 @@ def _read_json(path: Path, what: str, error_id: str) -> dict[str, Any]:
 
 
 def _read_json_file(path: Path, what: str, error_id: str) -> dict[str, Any]:
-    if not path.exists():
-        raise EngineError(
-            "AnswerFileNotFound" if error_id == "AnswerFileInvalid" else error_id,
-            f"The {what} {path} does not exist.",
-            target=str(path),
-            recommended_action=f"Check the path of the {what}.",
-        )
-    if path.stat().st_size > MAX_ANSWER_FILE_BYTES:
-        raise EngineError(error_id, f"The {what} {path} is larger than {MAX_ANSWER_FILE_BYTES} bytes.",
-                          target=str(path), recommended_action=f"Give the {what} the engine documents.")
+    from .safety.reading import FileRefused, read_bytes
+    from .safety.strict_json import JsonRefused, loads
+
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        raw = read_bytes(path, limit=MAX_ANSWER_FILE_BYTES)
+    except FileRefused as exc:
+        missing = exc.reason == "it does not exist"
+        raise EngineError(
+            "AnswerFileNotFound" if missing and error_id == "AnswerFileInvalid" else error_id,
+            f"The {what} {path} does not exist." if missing else f"The {what} {path} cannot be read: {exc.reason}.",
+            target=str(path),
+            recommended_action=f"Check the path of the {what}." if missing else
+            f"Give the path of the {what} itself: a regular file of at most {MAX_ANSWER_FILE_BYTES} bytes.",
+        ) from None
+    try:
+        text = raw.decode("utf-8-sig")
         too_deep = _too_deep_at(text)
         if too_deep is not None:
             line, column = too_deep
@@ -124,10 +128,18 @@ def _read_json_file(path: Path, what: str, error_id: str) -> dict[str, Any]:
                 extra={"errors": [{"field": "", "location": f"line {line}, column {column}",
                                    "message": "nested too deeply"}]},
             )
-        data = json.loads(text)
+        data = loads(text)
     except UnicodeDecodeError as exc:
         raise EngineError(error_id, f"The {what} {path} is not UTF-8 text (byte {exc.start + 1}).",
                           target=str(path), recommended_action="Save the file as UTF-8.") from None
+    except JsonRefused as exc:
+        raise EngineError(
+            error_id,
+            f"The {what} {path} is refused: {exc.problem} at {exc.field or 'the top level'}.",
+            target=str(path),
+            recommended_action="Give each key once and every number as a finite value within its range.",
+            extra={"errors": [{"field": exc.field, "location": exc.field, "message": exc.problem}]},
+        ) from None
     except json.JSONDecodeError as exc:
         raise EngineError(
             error_id,
@@ -143,7 +155,47 @@ def _read_json_file(path: Path, what: str, error_id: str) -> dict[str, Any]:
     return data
 
 
+def _refuse_inexact_answers(data: dict[str, Any], name: str) -> None:
+    """Answers are free-form until the planner reads them; none takes a boolean or a fraction (a store id
+    is an integer, the rest are objects or text), so those are refused here, naming the question."""
+    answers = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "answers"), None)
+    if not isinstance(answers, dict):
+        return
+    errors = [{"field": f"answers.{qid}", "location": f"answers.{qid}",
+               "message": "a boolean is not an answer" if isinstance(value, bool) else
+               "an integer is expected, not a number with a fraction or an exponent"}
+              for qid, value in answers.items() if isinstance(value, (bool, float))]
+    if errors:
+        raise EngineError(
+            "AnswerFileInvalid",
+            f"The answer file {name} is invalid: " + ", ".join(f"{e['field']} ({e['message']})" for e in errors[:10])
+            + ".", target=name, recommended_action="Give each answer the shape docs/answer-file.md describes.",
+            extra={"errors": errors})
+
+
 SECRET_FIELDS = {"passphrase", "password", "clientsecret", "pfxpassword"}  # lower case
+SECRET_PLACEHOLDER = "<secret: "  # how a placeholder of an answer template begins
+
+
+def secret_placeholder(field: str, secrets_file: str) -> str:
+    return f"{SECRET_PLACEHOLDER}put it at {field} in {secrets_file}, and remove this line>"
+
+
+def _drop_placeholders(data: Any) -> Any:
+    """A placeholder an answer template left in place of a secret is as if the field were not given,
+    so the secrets file's value (merged under the answer file) is the one used."""
+    if isinstance(data, dict):
+        return {k: _drop_placeholders(v) for k, v in data.items()
+                if not (isinstance(k, str) and k.lower() in SECRET_FIELDS and isinstance(v, str)
+                        and v.startswith(SECRET_PLACEHOLDER))}
+    if isinstance(data, list):
+        return [_drop_placeholders(v) for v in data]
+    return data
+
+
+def read_answer_document(path: Path) -> dict[str, Any]:
+    """The answer file as written (its relative paths as they are), read through the same checks."""
+    return _read_json(path.expanduser().resolve(), "answer file", "AnswerFileInvalid")
 
 
 def contains_secrets(data: Any) -> bool:
@@ -261,30 +313,34 @@ def load_answer_file(
             recommended_action="Pass answerFile (a path) or settings (the same object inline).",
         )
     data: dict[str, Any] = {}
+    inputs: list[tuple[Path, str]] = []
     file_has_secrets = False
     base = Path.cwd()
     name = "the inline settings"
     if path is not None:
         file = Path(path).expanduser().resolve()
         name = str(file)
-        data = _resolve_paths(_read_json(file, "answer file", "AnswerFileInvalid"), file.parent)
+        data = _drop_placeholders(_resolve_paths(_read_json(file, "answer file", "AnswerFileInvalid"), file.parent))
+        inputs.append((file, "the answer file"))
         file_has_secrets = contains_secrets(data)
         base = file.parent
     if inline:
         _refuse_deep_inline(inline)
-        data = deep_merge(data, _resolve_paths(inline, base))
+        data = deep_merge(data, _drop_placeholders(_resolve_paths(inline, base)))
     secrets_file = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "secretsfile"), None)
     if isinstance(secrets_file, str):
         secrets_path = Path(secrets_file)
         secrets = _resolve_paths(_read_json(secrets_path, "secrets file", "SecretsFileInvalid"), secrets_path.parent)
+        inputs.append((secrets_path, "the secrets file"))
         _warn_if_readable_by_others(secrets_path, reporter)
         data = deep_merge(secrets, data)
     if path is not None and file_has_secrets:
         _warn_if_readable_by_others(Path(path), reporter)
     if overrides:
         data = deep_merge(data, {k: v for k, v in overrides.items() if v is not None})
+    _refuse_inexact_answers(data, name)
     try:
-        return AnswerFile.model_validate(data)
+        answers = AnswerFile.model_validate(data)
     except ValidationError as exc:
         errors = validation_errors(exc, data)
         fields = ", ".join(e["field"] + " (" + e["message"] + ")" for e in errors[:10])
@@ -296,3 +352,5 @@ def load_answer_file(
             recommended_action="Correct each field listed; docs/answer-file.md describes every field.",
             extra={"errors": errors},
         ) from None
+    answers._inputs = inputs
+    return answers

@@ -170,12 +170,19 @@ def run_command(out: Output, work: Callable[[Reporter], tuple[Any, int, Callable
         sys.exit(EXIT_CANCELLED)
     except Exception as exc:
         reporter.clear()
+        from .safety.resources import translate
+
+        named = translate(exc)  # disk full, read-only, permission denied...: named, whatever raised it
+        if named is not None:
+            out.error(named)
+            sys.exit(named.exit_code)
         from .logs import get_logger, log_path
 
         get_logger("groupid_upgrade.cli").exception("unexpected error: %s", type(exc).__name__)
         click.echo(f"error: an unexpected {type(exc).__name__} stopped the command; details are in "
                    f"{log_path()}.", err=True)
-        click.echo("  what to do: send that log to support; nothing partial was kept.", err=True)
+        click.echo("  what to do: send that log to support; run the same command again once it is fixed "
+                   "(what was done is recorded and is not done twice).", err=True)
         sys.exit(EXIT_FAILED)
     reporter.clear()
     sys.exit(code)
@@ -315,33 +322,19 @@ def plan(answer_file: Path, modules: tuple[str, ...], validate_online: bool | No
     Items the target's ledger already holds are shown as "already done". Exit 3 while questions are open.
     """
     from .errors import EXIT_OPEN_QUESTIONS
-    from .upgrade.plan_method import PlanParams, answer_template, plan_handler
+    from .upgrade.plan_method import PlanParams, plan_handler, write_answer_template
 
     def work(reporter: Reporter) -> tuple[Any, int, Callable[[Any], None]]:
         params = PlanParams(answer_file=answer_file, module=list(modules) or None,
                             validate_online=validate_online or None)
         result = plan_handler(params, reporter)
         if template is not None:
-            write_new_file(template, json.dumps(answer_template(result, answer_file), indent=2) + "\n")
+            write_answer_template(result, answer_file, template)
             click.echo(f"Answer template with {len(result.open_questions)} open question(s) written to {template}.",
                        err=True)
         return result, EXIT_OPEN_QUESTIONS if result.open_questions else EXIT_OK, _print_plan
 
     run_command(Output("plan", as_json=as_json, no_progress=no_progress), work)
-
-
-def write_new_file(path: Path, text: str) -> None:
-    """Write a file the user asked for, whole or not at all."""
-    import os
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temp = path.with_name(f".{path.name}.partial")
-        temp.write_text(text, encoding="utf-8")
-        os.replace(temp, path)
-    except OSError as exc:
-        raise EngineError("OutputPathInvalid", f"The file {path} cannot be written ({exc.strerror}).",
-                          target=str(path), recommended_action="Choose a writable path.") from None
 
 
 def _print_run(result: Any) -> None:
@@ -533,6 +526,10 @@ def _print_backup(result: Any) -> None:
         click.echo(f"  backed up  {part['name']}")
     for item in manifest.get("leftOut", []):
         click.echo(f"  left out   {item['part']}: {item['reason']}")
+    for part in manifest.get("parts", []):
+        for folder in part.get("folders", []):
+            for skipped in folder.get("skipped", []):
+                click.echo(f"  skipped    {folder['setFolder']}/{skipped['path']}: {skipped['reason']}")
     files = manifest.get("files", [])
     click.echo(f"  {len(files)} files, {sum(f['size'] for f in files)} bytes; manifest.json written last.")
 

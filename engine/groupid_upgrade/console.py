@@ -39,6 +39,9 @@ class _TextReporter(Reporter):
         click.echo(text, err=True)
 
     def log(self, level: LogLevel, message: str) -> None:
+        from .safety.redact import redact_text
+
+        message = redact_text(message)
         if level == "warning" or self.verbose:
             with self._lock:
                 self.say(f"{'WARNING: ' if level == 'warning' else ''}{message}")

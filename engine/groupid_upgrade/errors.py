@@ -7,6 +7,8 @@ is data: the PowerShell module's dispatch table is checked against it by a test.
 
 from __future__ import annotations
 
+from .safety.redact import redact_text
+
 TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
 if TYPE_CHECKING:
     from typing import Any
@@ -133,11 +135,13 @@ class EngineError(Exception):
     ) -> None:
         if error_id not in CATALOG:
             raise KeyError(f"errorId {error_id!r} is not in errors.CATALOG")
+        # Text that leaves the engine never carries a URL's credentials (safety/redact.py).
+        message = redact_text(message)
         super().__init__(message)
         self.error_id = error_id
         self.message = message
-        self.target = target
-        self.recommended_action = recommended_action
+        self.target = None if target is None else redact_text(target)
+        self.recommended_action = None if recommended_action is None else redact_text(recommended_action)
         self.extra = extra or {}
 
     @property

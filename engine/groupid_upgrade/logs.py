@@ -26,6 +26,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .safety.redact import redact_text
+
 LOG_DIR_ENV = "GROUPID_UPGRADE_LOG_DIR"
 LOG_FILE_NAME = "engine.log"
 ROOT_LOGGER_NAME = "groupid_upgrade"
@@ -94,10 +96,10 @@ class _JsonLinesFormatter(logging.Formatter):
             "level": record.levelname,
             "pid": record.process,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact_text(record.getMessage()),
         }
         if record.exc_info:
-            entry["traceback"] = self.formatException(record.exc_info)
+            entry["traceback"] = redact_text(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
 
 

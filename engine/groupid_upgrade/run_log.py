@@ -59,8 +59,11 @@ class RunLog:
             self.reporter.event(event, level, {"runId": self.run_id, **fields})
         if self._fh is None:
             return
+        from .safety.redact import redact_text
+
         line = {"time": utc_now_ms(), "level": level, "runId": self.run_id, "event": event, **fields}
-        self._fh.write(json.dumps(line, default=str, ensure_ascii=False) + "\n")
+        # Credentials inside URLs never reach the log (issue 16).
+        self._fh.write(redact_text(json.dumps(line, default=str, ensure_ascii=False)) + "\n")
         self._fh.flush()
 
     def close(self) -> None:

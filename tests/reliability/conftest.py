@@ -20,7 +20,7 @@ if str(TESTS) not in sys.path:  # helpers.py and testbed/ live one level up
 
 import reliability_figures  # noqa: E402
 
-FUZZ_EXAMPLES = {"ci": 200, "full": 5_000}
+FUZZ_EXAMPLES = {"ci": 200, "full": 10_000}
 _COMMON = {
     "deadline": None,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.function_scoped_fixture,

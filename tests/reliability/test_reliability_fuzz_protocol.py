@@ -194,7 +194,10 @@ def request_shaped(engine: ServeProcess, message: dict[str, Any]) -> None:
     assert len(answers) <= 1
     is_notification = "id" not in message
     if not is_notification and answers:
-        valid_id = isinstance(message["id"], (int, float, str)) and not isinstance(message["id"], bool)
+        # ids are strings or exact 64-bit integers (issue 16, docs/decisions.md): others are answered with id null
+        request_id = message["id"]
+        valid_id = (isinstance(request_id, str) or (isinstance(request_id, int) and not isinstance(request_id, bool)
+                                                    and -(2**63) <= request_id < 2**63))
         assert answers[0]["id"] == (message["id"] if valid_id else None)
 
 

@@ -25,6 +25,8 @@ from ..faults import fault_point
 from ..model.settings import AnswerFile, ElasticsearchSettings, SqliteDatabase, SqlServerDatabase
 from ..planning.versions import normalize_source_version
 from ..reporting import Reporter
+from ..safety.paths import source_guard
+from ..safety.resources import resource_error
 from ..source.installation import SourceInstallation
 from ..source.layout import InstallationLayout
 from ..suggest import did_you_mean
@@ -41,6 +43,7 @@ from .manifest import (
     LeftOut,
     Manifest,
     PartRecord,
+    SkippedFile,
     SnapshotPart,
     fsync_dir,
     write_manifest,
@@ -158,7 +161,13 @@ def plan_backup(answers: AnswerFile, layout: InstallationLayout, include: list[s
     return plan
 
 
-def check_destination(destination: Path, layout: InstallationLayout, *, zip_it: bool) -> None:
+def check_destination(destination: Path, layout: InstallationLayout, *, zip_it: bool,
+                      answers: AnswerFile | None = None) -> None:
+    if answers is not None:  # the write guard: never into (or around) the source, never over an input
+        guard = source_guard(answers)
+        guard.check(destination, "backup destination")
+        if zip_it:
+            guard.check(Path(f"{destination.resolve()}.zip"), "backup zip", is_file=True)
     dest = destination.resolve()
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise EngineError("BackupDestinationInvalid", f"The backup destination {dest} is not a new or empty folder.",
@@ -180,6 +189,7 @@ class _SetWriter:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.files: list[FileEntry] = []
+        self.skipped: list[tuple[str, str]] = []  # of the last tree copied
 
     def add(self, rel: str, part: str, size: int, sha: str, mtime_ns: int | None) -> None:
         self.files.append(FileEntry(path=rel, part=part, size=size, sha256=sha, modified_ns=mtime_ns))
@@ -188,6 +198,7 @@ class _SetWriter:
         copied = copy_tree_hashed(src, self.root / set_folder, reporter, activity=part,
                                   on_file=lambda f: self.add(f"{set_folder}/{f.relative}", part, f.size, f.sha256,
                                                              f.mtime_ns))
+        self.skipped = copied.skipped
         return len(copied.files), copied.bytes, copied.skipped_links
 
 
@@ -214,7 +225,7 @@ def create_backup(
         version = source.version
     plan = plan_backup(answers, layout, include, elasticsearch_stopped=elasticsearch_stopped,
                        sql_server_backup_file=sql_server_backup_file)
-    check_destination(destination, layout, zip_it=zip_it)
+    check_destination(destination, layout, zip_it=zip_it, answers=answers)
     started = _now()
     set_id = f"{started.strftime('%Y%m%dt%H%M%Sz')}-{uuid.uuid4().hex[:8]}"
     manifest = Manifest(tool_version=__version__, source_version=version, product_version=product_version,
@@ -303,7 +314,10 @@ def create_backup(
                 record.folders.append(FolderSource(name=spec.name, source_path=str(src.resolve()),
                                                    set_folder=set_folder, layout_root=spec.layout_root,  # type: ignore[arg-type]
                                                    relative=spec.relative, files=files, bytes=size,
-                                                   skipped_links=links))
+                                                   skipped_links=links,
+                                                   skipped=[SkippedFile(path=p, reason=r) for p, r in writer.skipped]))
+                for rel, reason in writer.skipped:
+                    reporter.log("warning", f"{part}: {src / rel} was not backed up: it is {reason}.")
                 for link in links:
                     reporter.log("warning", f"{part}: the link {src / link} points outside {src} and was not "
                                  "followed.")
@@ -348,6 +362,11 @@ def create_backup(
 def _io_error(exc: OSError, dest: Path, part: str) -> EngineError:
     """A file that could not be read or written, named, instead of an unexpected error."""
     name = str(exc.filename or "")
+    named = resource_error(exc, path=name or str(dest), error_id="BackupDestinationInvalid",
+                           doing=f"backing up {part}: writing")
+    if named is not None and (not name or name.startswith(str(dest)) or name.startswith("\\\\?\\" + str(dest))):
+        return EngineError("BackupDestinationInvalid", f"{named.message} Nothing of this set was kept.",
+                           target=named.target, recommended_action=named.recommended_action, extra=named.extra)
     if name.startswith(str(dest)) or name.startswith("\\\\?\\" + str(dest)):
         return EngineError("BackupDestinationInvalid", f"Backing up {part}: {name} could not be written "
                            f"({exc.strerror}); nothing of this set was kept.", target=name,
@@ -400,6 +419,16 @@ def _zip_set(dest: Path, manifest: Manifest, reporter: Reporter) -> Path:
 
 
 def _write_zip(temp: Path, dest: Path, manifest: Manifest, reporter: Reporter) -> None:
+    for entry in manifest.files:
+        try:
+            entry.path.encode("utf-8")
+        except UnicodeEncodeError:
+            # A zip names its entries in UTF-8 (or CP437): a name that is not UTF-8 has no byte-exact form there.
+            raise EngineError("BackupDestinationInvalid", f"The set holds {entry.path.encode('utf-8', 'surrogateescape')!r}, "
+                              "a file name that is not UTF-8, which a zip cannot hold byte-exact; the folder set "
+                              f"{dest} is complete and verifies, only the zip was not made.", target=str(dest),
+                              recommended_action="Keep the folder set (or rename the file and back up with --zip "
+                              "again).") from None
     with zipfile.ZipFile(temp, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
         for i, entry in enumerate(manifest.files):
             reporter.check_cancelled("the backup")

@@ -7,7 +7,9 @@ the bytes read, in the same pass that writes them, so every byte is read from th
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import stat
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ from pathlib import Path
 from ..errors import EngineError
 from ..faults import fault_point
 from ..reporting import Reporter
+from ..safety.reading import FileRefused, open_regular, special_file_reason
 
 BUFFER = 1024 * 1024
 
@@ -31,11 +34,17 @@ def long_path(path: Path | str) -> str:
     return text
 
 
+def _open_source(path: Path) -> contextlib.AbstractContextManager[io.FileIO]:
+    """A file to read whole, proven regular on its descriptor (safety/reading.py): ``FileRefused`` (an
+    OSError) for a device, FIFO or socket, or one that cannot be opened."""
+    return open_regular(long_path(path))
+
+
 def hash_file(path: Path, reporter: Reporter | None = None) -> tuple[int, str]:
     """Size and SHA-256 of a file, streamed."""
     digest = hashlib.sha256()
     size = 0
-    with open(long_path(path), "rb", buffering=0) as fh:
+    with _open_source(path) as fh:
         buf = bytearray(BUFFER)
         view = memoryview(buf)
         while True:
@@ -57,9 +66,9 @@ def copy_file_hashed(src: Path, dst: Path, reporter: Reporter | None = None, *, 
     """
     digest = hashlib.sha256()
     size = 0
-    st = os.stat(long_path(src))
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
-    with open(long_path(src), "rb", buffering=0) as fin:
+    with _open_source(src) as fin:
+        st = os.fstat(fin.fileno())
         fd = os.open(long_path(dst), flags, 0o600)
         try:
             buf = bytearray(BUFFER)
@@ -102,6 +111,8 @@ class CopiedFile:
 class TreeCopy:
     files: list[CopiedFile] = field(default_factory=list)
     skipped_links: list[str] = field(default_factory=list)
+    # (relative path, reason): devices, FIFOs, sockets, files that could not be opened as regular files
+    skipped: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def bytes(self) -> int:
@@ -139,6 +150,8 @@ def walk_files(root: Path) -> Iterator[tuple[str, os.DirEntry[str] | None, str]]
                 subdirs.append((rel, os.path.join(abs_dir, entry.name)))
             elif entry.is_file(follow_symlinks=False):
                 yield rel, entry, "file"
+            else:  # a device, FIFO or socket: never opened (a FIFO would wait for a writer forever)
+                yield rel, entry, "special"
         stack.extend(reversed(subdirs))
 
 
@@ -160,11 +173,20 @@ def copy_tree_hashed(
         if kind == "link-out":
             out.skipped_links.append(rel)
             continue
+        if kind == "special":
+            out.skipped.append((rel, special_file_reason(src / rel, follow=False) or "not a regular file"))
+            continue
         parent = rel.rpartition("/")[0]
         if parent not in made:
             os.makedirs(long_path(dst / parent), exist_ok=True)
             made.add(parent)
-        size, sha, mtime = copy_file_hashed(src / rel, dst / rel, reporter)
+        try:
+            size, sha, mtime = copy_file_hashed(src / rel, dst / rel, reporter)
+        except FileRefused as exc:
+            if not exc.special:
+                raise  # unreadable: the backup fails naming it (create._io_error)
+            out.skipped.append((rel, exc.reason))  # replaced by a FIFO or device since the folder was listed
+            continue
         copied = CopiedFile(rel, size, sha, mtime)
         out.files.append(copied)
         if on_file is not None:

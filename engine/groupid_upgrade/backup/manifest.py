@@ -51,6 +51,13 @@ class LeftOut(WireModel):
     reason: str
 
 
+class SkippedFile(WireModel):
+    """A file of a copied folder that is not in the set, and why (a device, a FIFO, a socket)."""
+
+    path: str
+    reason: str
+
+
 class FolderSource(WireModel):
     """A folder of the installation copied into ``setFolder`` of the set."""
 
@@ -62,6 +69,7 @@ class FolderSource(WireModel):
     files: int = 0
     bytes: int = 0
     skipped_links: list[str] = Field(default_factory=list)
+    skipped: list[SkippedFile] = Field(default_factory=list)
 
 
 class DatabasePart(WireModel):
@@ -151,7 +159,9 @@ def write_manifest(set_dir: Path, manifest: Manifest) -> Path:
     """Write ``manifest.json`` atomically: a temp file, fsync, rename, fsync of the folder."""
     target = set_dir / MANIFEST_NAME
     temp = set_dir / f".{MANIFEST_NAME}.partial"
-    data = json.dumps(manifest.wire(), indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    # ASCII with \u escapes: a file name that is not UTF-8 (Linux) is held as lone surrogates, which
+    # UTF-8 cannot encode but JSON escapes can; read back, they give the same bytes (surrogateescape).
+    data = json.dumps(manifest.wire(), indent=2, ensure_ascii=True).encode("ascii") + b"\n"
     with open(temp, "wb") as fh:
         fh.write(data)
         fh.flush()
@@ -181,11 +191,20 @@ def read_manifest(set_dir: Path) -> Manifest:
     if problem is not None:
         raise EngineError("BackupSetInvalid", f"The backup set {problem}.", target=str(set_dir),
                           recommended_action="Take a new backup; an incomplete set cannot be verified or restored.")
+    from ..safety.reading import MANIFEST_BYTES, read_limited
+    from ..safety.strict_json import JsonRefused, loads
+
     path = set_dir / MANIFEST_NAME
+    data = read_limited(path, what="manifest", limit=MANIFEST_BYTES, error_id="BackupSetInvalid",
+                        action="Take a new backup; this set's manifest is not one groupid-upgrade wrote.")
     try:
-        raw: Any = json.loads(path.read_text(encoding="utf-8"))
+        raw: Any = loads(data.decode("utf-8"))
         manifest = Manifest.model_validate(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except JsonRefused as exc:
+        raise EngineError("BackupSetInvalid", f"The manifest {path} is refused: {exc.problem} at "
+                          f"{exc.field or 'the top level'}.", target=str(path), extra={"field": exc.field},
+                          recommended_action="Take a new backup; this set's manifest is damaged.") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise EngineError("BackupSetInvalid", f"The manifest {path} is not valid JSON ({exc}).", target=str(path),
                           recommended_action="Take a new backup; this set's manifest is damaged.") from None
     except ValidationError as exc:
@@ -195,7 +214,88 @@ def read_manifest(set_dir: Path) -> Manifest:
                           recommended_action="Use the groupid-upgrade version that wrote the set, or take a new "
                           "backup.") from None
     check_manifest_paths(path, manifest)
+    problems = field_problems(manifest)
+    if problems:
+        raise EngineError("BackupSetInvalid", f"The manifest {path} holds values restore cannot rely on: "
+                          f"{'; '.join(problems[:10])}{'; ...' if len(problems) > 10 else ''}.", target=str(path),
+                          recommended_action="Take a new backup; this set's manifest is damaged.",
+                          extra={"fields": problems[:100]})
     return manifest
+
+
+_SHA256 = frozenset("0123456789abcdef")
+
+
+def field_problems(manifest: Manifest) -> list[str]:
+    """Every value restore reads, checked beyond its type (ranges, formats, references), so a set verify
+    accepts is a set restore can use: verify reads the manifest through this too."""
+    from datetime import datetime
+
+    problems: list[str] = []
+    try:
+        created = datetime.fromisoformat(manifest.created_at.replace("Z", "+00:00"))
+        if created.tzinfo is None:
+            problems.append("createdAt has no time zone")
+    except ValueError:
+        problems.append("createdAt is not an ISO 8601 time")
+    if not manifest.set_id:
+        problems.append("setId is empty")
+    paths: set[str] = set()
+    for i, entry in enumerate(manifest.files):
+        where = f"files[{i}]"
+        if entry.path in paths:
+            problems.append(f"{where}.path {entry.path!r} is listed twice")
+        paths.add(entry.path)
+        if entry.size < 0:
+            problems.append(f"{where}.size is negative")
+        if len(entry.sha256) != 64 or not set(entry.sha256) <= _SHA256:
+            problems.append(f"{where}.sha256 is not 64 lower-case hex digits")
+        if entry.modified_ns is not None and entry.modified_ns < 0:
+            problems.append(f"{where}.modifiedNs is negative")
+        if entry.part not in PARTS:
+            problems.append(f"{where}.part {entry.part!r} is not a part of a backup set")
+    names: set[str] = set()
+    for part in manifest.parts:
+        where = f"parts.{part.name}"
+        if part.name not in PARTS:
+            problems.append(f"{where} is not a part of a backup set")
+        if part.name in names:
+            problems.append(f"{where} is listed twice")
+        names.add(part.name)
+        if part.name == "Database":
+            db = part.database
+            if db is None:
+                problems.append(f"{where}.database is missing")
+            elif db.kind == "sqlite" and (db.file is None or db.file not in paths):
+                problems.append(f"{where}.database.file is not a file of the set")
+            elif db.kind == "sqlserver" and not db.backup_file:
+                problems.append(f"{where}.database.backupFile is missing")
+            if db is not None and any(n < 0 for n in db.tables.values()):
+                problems.append(f"{where}.database.tables holds a negative count")
+        if part.name == "GroupAttributes":
+            if part.group_attributes is None:
+                problems.append(f"{where}.groupAttributes is missing")
+            else:
+                for ldif in part.group_attributes.files:
+                    if ldif.file not in paths:
+                        problems.append(f"{where}.groupAttributes.file {ldif.file!r} is not a file of the set")
+                    if ldif.entries < 0:
+                        problems.append(f"{where}.groupAttributes.entries is negative")
+        if part.name == "Elasticsearch":
+            es = part.elasticsearch
+            if es is None:
+                problems.append(f"{where}.elasticsearch is missing")
+            elif es.method == "dataFolder" and not es.copied_into:
+                problems.append(f"{where}.elasticsearch.copiedInto is missing for a data-folder copy")
+            elif es.method == "snapshot" and not es.snapshot:
+                problems.append(f"{where}.elasticsearch.snapshot is missing")
+        if part.name in FOLDER_PARTS:
+            if not part.folders:
+                problems.append(f"{where}.folders is empty")
+            for folder in part.folders:
+                if folder.files < 0 or folder.bytes < 0:
+                    problems.append(f"{where}.folders holds a negative count")
+    return problems
 
 
 def unsafe_reason(rel: str) -> str | None:

@@ -14,7 +14,10 @@ Files`` and ``ROOT/ProgramData`` as in the installation's layout, a SQLite datab
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -23,16 +26,19 @@ from typing import Any
 from pydantic import Field
 
 from ..errors import EngineError
+from ..faults import fault_point
 from ..model.base import WireModel
 from ..model.settings import AnswerFile, ElasticsearchSettings, SqliteDatabase, SqlServerDatabase
 from ..reporting import Reporter
+from ..safety.paths import WriteGuard, source_guard
+from ..safety.resources import resource_error
 from ..source.layout import InstallationLayout
 from ..storage.search import public_url
 from . import database as db_part
 from . import ldif_part, search_part
 from .create import DEFAULT_ES_URL, normalize_parts
 from .files import copy_file_hashed, hash_file, long_path
-from .manifest import FileEntry, Manifest, PartRecord
+from .manifest import FileEntry, Manifest, PartRecord, fsync_dir
 from .verify import VerifyReport, opened_set, verify_folder
 
 DATABASE_WARNING = ("Restoring the database loses every change made with GroupID 11 since the backup was taken "
@@ -73,6 +79,7 @@ class PartPlan:
     conflicts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     extra: Any = None
+    dests: set[str] = field(default_factory=set)  # every destination of the set's files, written or unchanged
 
 
 def _created_ns(manifest: Manifest) -> int:
@@ -81,6 +88,7 @@ def _created_ns(manifest: Manifest) -> int:
 
 
 def _plan_file(entry: FileEntry, dest: Path, created_ns: int, plan: PartPlan) -> None:
+    plan.dests.add(os.fspath(dest))
     if not os.path.lexists(long_path(dest)):
         plan.writes.append(FileWrite(entry, dest, False))
         return
@@ -220,18 +228,70 @@ def _plan_groups(part: PartRecord, answers: AnswerFile, set_dir: Path, container
     return plan
 
 
-def _write_file(write: FileWrite, set_dir: Path, reporter: Reporter) -> None:
-    dest = write.dest
-    os.makedirs(long_path(dest.parent), exist_ok=True)
-    temp = dest.with_name(f".{dest.name}.restore-partial")
-    size, sha, _ = copy_file_hashed(set_dir / write.entry.path, temp, reporter, durable=True)
+def _stage_name(dest: Path, token: str, index: int) -> Path:
+    """A short name of the engine's own beside ``dest``: never the name of a file of the set (a set's
+    file named like a staging file is restored like any other), never over the name-length limit."""
+    return dest.with_name(f".gid-restore-{token}-{index}.partial")
+
+
+def _stage_file(write: FileWrite, set_dir: Path, reporter: Reporter, staged: Path) -> None:
+    os.makedirs(long_path(write.dest.parent), exist_ok=True)
+    size, sha, _ = copy_file_hashed(set_dir / write.entry.path, staged, reporter, durable=True)
     if sha != write.entry.sha256:
-        os.unlink(long_path(temp))
+        os.unlink(long_path(staged))
         raise EngineError("BackupSetInvalid", f"The set's file {write.entry.path} changed while it was restored.",
                           target=write.entry.path, recommended_action="Verify the set and restore again.")
     if write.entry.modified_ns is not None:
-        os.utime(long_path(temp), ns=(write.entry.modified_ns, write.entry.modified_ns))
-    os.replace(long_path(temp), long_path(dest))
+        os.utime(long_path(staged), ns=(write.entry.modified_ns, write.entry.modified_ns))
+
+
+_STAGED = re.compile(r"^\.gid-restore-[0-9a-f]{8}-\d+\.partial$")
+
+
+def _remove_stale_staging(plan: PartPlan) -> None:
+    """Files a killed restore staged and never moved, in the folders this part writes: removed, so the
+    restore that completes it leaves exactly the set's files. A file of the set that happens to carry
+    such a name is a destination, never removed."""
+    for folder in {os.path.dirname(os.fspath(w.dest)) for w in plan.writes}:
+        try:
+            names = os.listdir(long_path(folder))
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            if _STAGED.match(name) and path not in plan.dests:
+                with contextlib.suppress(OSError):
+                    os.unlink(long_path(path))
+
+
+def _restore_files(plan: PartPlan, set_dir: Path, reporter: Reporter) -> None:
+    """Stage every file of the part beside its destination, then move them all into place: a part is
+    replaced only once the whole of it is ready. A failure while staging removes what was staged and
+    leaves the destinations as they were; a kill leaves staged files (``.gid-restore-*.partial``) that
+    the next restore writes again and moves."""
+    _remove_stale_staging(plan)
+    token = uuid.uuid4().hex[:8]
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for n, write in enumerate(plan.writes):
+            reporter.check_cancelled("the restore")
+            temp = _stage_name(write.dest, token, n)
+            staged.append((temp, write.dest))
+            _stage_file(write, set_dir, reporter, temp)
+            fault_point("restore-file-staged")
+            reporter.progress(f"restore-{plan.part}", f"Restoring {plan.part}", str(write.dest), n + 1,
+                              len(plan.writes))
+    except BaseException:
+        for temp, _dest in staged:
+            with contextlib.suppress(OSError):
+                os.unlink(long_path(temp))
+        raise
+    fault_point("restore-part-staged")
+    for temp, dest in staged:
+        fault_point("restore-before-move")
+        os.replace(long_path(temp), long_path(dest))
+    for folder in sorted({dest.parent for _t, dest in staged}):
+        fsync_dir(folder)
 
 
 def restore_set(path: Path, answers: AnswerFile, reporter: Reporter, *, include: list[str] | None,
@@ -241,10 +301,38 @@ def restore_set(path: Path, answers: AnswerFile, reporter: Reporter, *, include:
     if not path.exists():
         raise EngineError("BackupSetInvalid", f"The backup set {path} does not exist.", target=str(path),
                           recommended_action="Give the folder (or .zip) that groupid-upgrade backup wrote.")
+    guard = restore_guard(answers, path, to)
     if to is not None:
-        to = Path(to).resolve()
+        to = guard.check(to, "restore folder (--to)")
     with opened_set(path) as set_dir:
-        return _restore(path, set_dir, answers, reporter, normalize_parts(include), to, force, what_if, containers)
+        guard.protect(set_dir, "the backup set being read")
+        return _restore(path, set_dir, answers, reporter, normalize_parts(include), to, force, what_if, containers,
+                        guard)
+
+
+def restore_guard(answers: AnswerFile, path: Path, to: Path | None) -> WriteGuard:
+    """What a restore must not write: the set it reads and the command's input files; with ``--to`` also the
+    source (without it, the source locations are where the set goes back to)."""
+    guard = source_guard(answers) if to is not None else WriteGuard()
+    if to is None:
+        for file, what in answers.input_files():
+            guard.protect(file, what, kind="input")
+    return guard.protect(path, "the backup set being read")
+
+
+def _restore_io_error(exc: OSError, plan: PartPlan, report: RestoreReport) -> EngineError:
+    """A destination that could not be written: named, with what was restored before this part (whole
+    parts) and that nothing of this part was changed."""
+    done = ", ".join(p.part for p in report.parts if p.status != "Unchanged") or "none"
+    name = str(exc.filename or plan.destination or plan.part)
+    named = resource_error(exc, path=name, error_id="TargetWriteFailed", doing="restoring")
+    reason = named.message if named is not None else f"{name} could not be written ({exc.strerror})."
+    return EngineError("TargetWriteFailed", f"Restoring {plan.part}: {reason} This part was left as it was "
+                       f"(its files are moved into place only when all of them are ready); parts restored "
+                       f"before it: {done}.", target=name,
+                       recommended_action=((named.recommended_action if named is not None else None)
+                                           or "Check the destination's free space and permissions.")
+                       + " Then restore again: parts already restored are found unchanged.")
 
 
 def _restorable_from_set(problem: Any, manifest: Manifest | None) -> bool:
@@ -256,7 +344,8 @@ def _restorable_from_set(problem: Any, manifest: Manifest | None) -> bool:
 
 
 def _restore(path: Path, set_dir: Path, answers: AnswerFile, reporter: Reporter, include: list[str] | None,
-             to: Path | None, force: bool, what_if: bool, containers: list[str] | None) -> RestoreReport:
+             to: Path | None, force: bool, what_if: bool, containers: list[str] | None,
+             guard: WriteGuard) -> RestoreReport:
     verify, manifest = verify_folder(set_dir, answers, reporter, parts=include)
     blocking = [p for p in verify.problems if (p.part is None or include is None or p.part in include)
                 and not _restorable_from_set(p, manifest)]
@@ -287,6 +376,9 @@ def _restore(path: Path, set_dir: Path, answers: AnswerFile, reporter: Reporter,
             plans.append(_plan_groups(part, answers, set_dir, containers, reporter))
         else:
             plans.append(_plan_folders(part, manifest, layout, created_ns))
+    for plan in plans:  # every file a part would write, before any is written
+        for write in plan.writes:
+            guard.check(write.dest, "restored file", is_file=True)
     conflicts = [c for plan in plans for c in plan.conflicts]
     if conflicts and not force:
         raise EngineError("RestoreWouldOverwrite", f"Nothing was restored: {len(conflicts)} destination(s) differ from "
@@ -336,11 +428,10 @@ def _restore(path: Path, set_dir: Path, answers: AnswerFile, reporter: Reporter,
         else:
             item.written = len(plan.writes)
             if not what_if:
-                for n, write in enumerate(plan.writes):
-                    reporter.check_cancelled("the restore")
-                    _write_file(write, set_dir, reporter)
-                    reporter.progress(f"restore-{plan.part}", f"Restoring {plan.part}", str(write.dest), n + 1,
-                                      len(plan.writes))
+                try:
+                    _restore_files(plan, set_dir, reporter)
+                except OSError as exc:
+                    raise _restore_io_error(exc, plan, report) from None
         if item.written == 0 and not what_if:
             item.status = "Unchanged"
         report.parts.append(item)

@@ -13,6 +13,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ..errors import EngineError
 from ..model.base import WireModel
 from ..model.settings import AnswerFile, SqlServerDatabase
 from ..reporting import Reporter
+from ..safety.resources import resource_error
 from . import database as db_part
 from . import ldif_part, search_part
 from .files import hash_file, long_path
@@ -54,19 +56,55 @@ def opened_set(path: Path) -> Iterator[Path]:
     if not (path.is_file() and zipfile.is_zipfile(path)):
         yield path
         return
-    work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError:  # the set is on read-only media (a DVD, a read-only share): extract it elsewhere
+        work = Path(tempfile.mkdtemp(prefix=f".{path.name[:40]}."))
     try:
         with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
+            infos = zf.infolist()
+            _refuse_unbounded(path, work, infos)
+            for info in infos:
                 target = (work / info.filename).resolve()
                 if not str(target).startswith(str(work.resolve()) + os.sep):
                     raise EngineError("UnsafePath", f"The zip {path} holds the entry {info.filename!r}, which would "
                                       "land outside the set.", target=str(path),
                                       recommended_action="Do not use this file; take a new backup.")
-                zf.extract(info, work)
+                try:
+                    zf.extract(info, work)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                    raise EngineError("BackupSetInvalid", f"The zip {path} cannot be read at {info.filename!r} "
+                                      f"({exc or type(exc).__name__}).", target=str(path),
+                                      recommended_action="Use another copy of the set, or take a new backup.") from None
+                except OSError as exc:
+                    named = resource_error(exc, path=str(work), error_id="TargetWriteFailed",
+                                           doing="extracting the zip set into")
+                    if named is None:
+                        raise
+                    raise named from None
         yield work
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+MAX_ZIP_RATIO = 1000  # DEFLATE reaches about 1000:1 at best: a higher declared ratio is a zip bomb, not a set
+
+
+def _refuse_unbounded(path: Path, work: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """The zip's entries are extracted only when their declared sizes fit the folder (zipfile stops each
+    entry at its declared size) and no entry claims more than DEFLATE can give."""
+    for info in infos:
+        if info.file_size > MAX_ZIP_RATIO * max(info.compress_size, 1) and info.file_size > 64 * 1024 * 1024:
+            raise EngineError("BackupSetInvalid", f"The zip {path} holds the entry {info.filename!r}, which claims "
+                              f"{info.file_size} bytes from {info.compress_size}: not a set groupid-upgrade wrote.",
+                              target=str(path), recommended_action="Do not use this file; take a new backup.")
+    total = sum(info.file_size for info in infos)
+    free = shutil.disk_usage(work).free
+    if total > free:
+        raise EngineError("TargetWriteFailed", f"The zip {path} needs {total} bytes to be opened, and {work.parent} "
+                          f"has {free} free.", target=str(work.parent),
+                          recommended_action="Free space there (or set TMPDIR to a larger folder), or unzip the set "
+                          "yourself and give its folder.")
 
 
 def _refuse_links(set_dir: Path, rel: str) -> None:

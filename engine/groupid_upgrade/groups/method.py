@@ -16,6 +16,7 @@ from ..errors import EngineError
 from ..model.base import Result
 from ..model.settings import AnswerFile, Credential, DirectorySettings
 from ..reporting import Reporter
+from ..safety.paths import source_guard
 from ..storage.sql import table_name
 from ..target import schema as t
 from ..target.writer import TargetInstallation
@@ -192,7 +193,7 @@ def upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, reporter: Re
             raise EngineError("DirectoryNotConfigured", f"searchContainer {dn} is in {sel.dn_domain(dn)}, which is no "
                               "directory of the selected identity store(s) in the answer file.", target=dn,
                               recommended_action="Add that domain under directories, or give its identityStoreId.")
-    target = TargetInstallation(answers.target, read_only=selection.what_if)
+    target = TargetInstallation(answers.target, read_only=selection.what_if, guard=source_guard(answers))
     search, prefix = (None, "groupid11") if selection.what_if else search_client(answers)
     try:
         pipeline = GroupPipeline(answers, target, stores, selection, reporter, run_id=str(uuid.uuid4()),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -42,6 +42,18 @@ class WireModel(BaseModel):
             canonical = known.get(key.lower(), key) if isinstance(key, str) else key
             out[canonical] = value
         return out
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _exact_values(cls, value: Any, info: ValidationInfo) -> Any:
+        """No boolean for a number, no fraction or string for an integer (safety/numbers.py)."""
+        if isinstance(value, (bool, int, float, str, list, tuple)) and info.field_name is not None:
+            from ..safety.numbers import exact_value
+
+            field = cls.model_fields.get(info.field_name)
+            if field is not None:
+                return exact_value(field.annotation, value)
+        return value
 
     def wire(self) -> dict[str, Any]:
         """The JSON form (camelCase, secrets masked)."""

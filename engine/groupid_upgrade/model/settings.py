@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, SecretStr, Tag, field_validator
+from pydantic import Discriminator, Field, PrivateAttr, SecretStr, Tag, field_validator
 
 from .base import WireModel
 
@@ -34,7 +34,7 @@ class SqliteDatabase(WireModel):
 class SqlServerDatabase(WireModel):
     kind: Literal["sqlserver"]
     server: str
-    port: int | None = None
+    port: int | None = Field(None, ge=1, le=65535)
     database: str
     driver: str = "ODBC Driver 18 for SQL Server"
     authentication: Literal["sql", "windows"] = "sql"
@@ -150,6 +150,12 @@ class AnswerFile(WireModel):
     directories: dict[str, DirectorySettings] = Field(default_factory=dict)
     secrets_file: Path | None = None
     validate_online: bool = False
+    # The files this answer file was read from (the answer file, its secrets file), as (path, what):
+    # no write of the command may replace them (safety/paths.py).
+    _inputs: list[tuple[Path, str]] = PrivateAttr(default_factory=list)
+
+    def input_files(self) -> list[tuple[Path, str]]:
+        return list(self._inputs)
 
     @field_validator("answers")
     @classmethod

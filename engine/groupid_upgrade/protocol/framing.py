@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 
+from ..safety.strict_json import HOOKS, JsonRefused, check_tree
 from .json_codec import make_dumps, make_loads
 
 TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
@@ -79,24 +80,43 @@ def _discard_rest_of_line(stream: BinaryIO, chunk_bytes: int) -> int:
             return discarded - (1 if piece.endswith(b"\n") else 0)
 
 
-def _reject_constant(name: str) -> Any:
-    # Python accepts NaN/Infinity, JSON does not; a .NET client could never have meant them.
-    raise ValueError(f"{name} is not valid JSON")
+class RequestRefused(ValueError):
+    """A line that is JSON but not one the engine accepts (a duplicate key, a non-finite number, an
+    integer beyond 64 bits): answered ``InvalidRequest`` naming the field, with the request's id when
+    the line had a valid one."""
+
+    def __init__(self, refused: JsonRefused, request_id: Any) -> None:
+        super().__init__(str(refused))
+        self.problem = refused.problem
+        self.field = refused.field
+        self.request_id = request_id
 
 
-_loads = make_loads(parse_constant=_reject_constant)
+_loads = make_loads(**HOOKS)  # strict: duplicate keys, non-finite and 64-bit bounds marked for check_tree
 
 
 def decode_line(line: bytes) -> Any:
-    """Parse one line; raises ``ValueError`` (including ``UnicodeDecodeError``) if it is not JSON."""
+    """Parse one line; raises ``ValueError`` (including ``UnicodeDecodeError``) if it is not JSON,
+    ``RequestRefused`` if it is JSON the engine refuses (safety/strict_json.py)."""
     text = line.decode("utf-8")
     # A .NET StreamWriter with a UTF8Encoding that emits a preamble puts a BOM before the first line.
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
-        return _loads(text)
+        data = _loads(text)
     except RecursionError as exc:
         raise ValueError("the JSON is nested too deeply") from exc
+    try:
+        check_tree(data)
+    except RecursionError as exc:  # pragma: no cover - check_tree does not recurse
+        raise ValueError("the JSON is nested too deeply") from exc
+    except JsonRefused as exc:
+        if exc.not_json:
+            raise ValueError(exc.problem) from None
+        request_id = data.get("id") if isinstance(data, dict) else None
+        valid = isinstance(request_id, (str, int)) and not isinstance(request_id, bool)
+        raise RequestRefused(exc, request_id if valid else None) from None
+    return data
 
 
 def _default(value: Any) -> Any:

@@ -24,12 +24,13 @@ _WHITESPACE = " \t\n\r"  # JSON's insignificant whitespace (json.decoder.WHITESP
 class _ScannerContext:
     """The attributes the C scanner reads from its context (a json.JSONDecoder's, by default)."""
 
-    def __init__(self, parse_constant: Callable[[str], Any]) -> None:
+    def __init__(self, parse_constant: Callable[[str], Any], object_pairs_hook: Any = None,
+                 parse_int: Callable[[str], Any] = int, parse_float: Callable[[str], Any] = float) -> None:
         self.strict = True
         self.object_hook = None
-        self.object_pairs_hook = None
-        self.parse_float = float
-        self.parse_int = int
+        self.object_pairs_hook = object_pairs_hook
+        self.parse_float = parse_float
+        self.parse_int = parse_int
         self.parse_constant = parse_constant
         self.memo: dict[str, str] = {}
 
@@ -40,9 +41,11 @@ def _decode_error(message: str, text: str, position: int) -> ValueError:
     return JSONDecodeError(message, text, position)
 
 
-def make_loads(parse_constant: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``json.loads`` with ``parse_constant``: one document, whitespace around it allowed."""
-    scan = _json.make_scanner(_ScannerContext(parse_constant))  # type: ignore[arg-type]  # duck-typed context
+def make_loads(parse_constant: Callable[[str], Any], *, object_pairs_hook: Any = None,
+               parse_int: Callable[[str], Any] = int, parse_float: Callable[[str], Any] = float) -> Callable[[str], Any]:
+    """``json.loads`` with these hooks: one document, whitespace around it allowed."""
+    context = _ScannerContext(parse_constant, object_pairs_hook, parse_int, parse_float)
+    scan = _json.make_scanner(context)  # type: ignore[arg-type]  # duck-typed context
 
     def loads(text: str) -> Any:
         start = len(text) - len(text.lstrip(_WHITESPACE))

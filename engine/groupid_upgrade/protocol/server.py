@@ -29,7 +29,16 @@ from .. import PROTOCOL_VERSION, __version__
 from ..api import ENGINE_METHODS, MethodSpec, load_method, method_names
 from ..errors import EXIT_CANCELLED, EXIT_OK, Cancelled, EngineError
 from ..reporting import Reporter
-from .framing import MAX_LINE_BYTES, LineTooLong, MessageWriter, decode_line, encode_message, read_lines
+from ..safety.redact import redact_text
+from .framing import (
+    MAX_LINE_BYTES,
+    LineTooLong,
+    MessageWriter,
+    RequestRefused,
+    decode_line,
+    encode_message,
+    read_lines,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
 if TYPE_CHECKING:
@@ -203,6 +212,7 @@ class ServerReporter(Reporter):
         self._notify("$/progress", {"requestId": self.request_id, **payload})
 
     def log(self, level: LogLevel, message: str) -> None:
+        message = redact_text(message)
         self._notify("$/log", {"requestId": self.request_id, "level": level, "message": message})
         _engine_log(_LOG_LEVELS.get(level, 20), f"request {_short(repr(self.request_id))}: {message}")
 
@@ -261,7 +271,8 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 def _valid_id(value: Any) -> bool:
-    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    # A string or an exact integer (JSON-RPC: ids SHOULD NOT hold fractions; a .NET client never sends one).
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
 def _same_id(a: Any, b: Any) -> bool:
@@ -332,6 +343,15 @@ class _Server:
             return True
         try:
             message = decode_line(line)
+        except RequestRefused as exc:
+            self._queue_error(
+                exc.request_id,
+                EngineError("InvalidRequest", f"A request was refused: {exc.problem} at "
+                            f"{_short(exc.field) or 'the top level'}.",
+                            recommended_action="Send each key once and every number as a finite integer or "
+                            "number within 64 bits.", extra={"field": _short(exc.field)}),
+            )
+            return True
         except ValueError as exc:
             what = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else "not valid JSON"
             self._queue_error(
@@ -354,7 +374,7 @@ class _Server:
         has_id = "id" in message
         request_id = message.get("id")
         if has_id and not _valid_id(request_id):
-            return self._invalid(None, "A request id must be a number or a string.")
+            return self._invalid(None, "A request id must be an integer or a string.")
         reply_id = request_id if has_id else None
         if message.get("jsonrpc") != "2.0":
             return self._invalid(reply_id, 'A request must have "jsonrpc": "2.0".')
@@ -477,6 +497,11 @@ class _Server:
         except EngineError as exc:
             return encode_message(_error_response(job.request_id, exc)), exc.error_id
         except (Exception, SystemExit) as exc:  # the boundary where bugs become -32603
+            from ..safety.resources import translate
+
+            named = translate(exc)  # a resource failure nobody named is named here, not "unexpected"
+            if named is not None:
+                return encode_message(_error_response(job.request_id, named)), named.error_id
             path = _log_path()
             _engine_log(40, f"{job.method} (id {_short(repr(job.request_id))}) failed unexpectedly", exc=exc)
             error = EngineError(

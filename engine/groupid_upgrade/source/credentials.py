@@ -129,16 +129,15 @@ def check_pfx(credentials: PfxCredentials, *, owner: str, now: dt.datetime | Non
 
 
 def _read_pfx(path: Path, owner: str) -> bytes:
+    from ..safety.reading import PFX_BYTES, FileRefused, read_bytes
+
     try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise _unreadable(path, owner, "does not exist") from None
-    except IsADirectoryError:
-        raise _unreadable(path, owner, "is a folder, not a file") from None
-    except PermissionError:
-        raise _unreadable(path, owner, "cannot be read by this account") from None
-    except OSError as exc:
-        raise _unreadable(path, owner, f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+        return read_bytes(path, limit=PFX_BYTES)  # a regular file of bounded size: never /dev/zero read to the end
+    except FileRefused as exc:
+        reason = {"it does not exist": "does not exist", "a folder, not a file": "is a folder, not a file",
+                  "this account may not read it": "cannot be read by this account"}.get(exc.reason,
+                                                                                       f"cannot be used: {exc.reason}")
+        raise _unreadable(path, owner, reason) from None
 
 
 def _load_pkcs12(data: bytes, password: str) -> tuple[Any, Any, list[Any]] | None:
@@ -284,6 +283,10 @@ def request_token(
             recommended_action="Give the applicationId of the Entra ID application with the credentials.",
         )
     secrets = _secrets(credentials)
+    if ca_file:
+        from ..safety.reading import CA_FILE_BYTES, check_readable
+
+        check_readable(ca_file, what="CA file", limit=CA_FILE_BYTES, error_id="TokenEndpointUnreachable")
     session = _VerifyingSession(verify=ca_file if ca_file else True, timeout=timeout)
     host = (urlsplit(authority_url).hostname or "").lower()
     try:

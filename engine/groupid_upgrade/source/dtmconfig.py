@@ -105,13 +105,12 @@ def _job(path: Path, elem: Element, relative: str, kind: str, collection_id: str
 
 def read_dtmconfig(path: Path, relative: str, kind: str) -> SyncJob | JobCollection:
     """Read one file: a job (or job template) or a job collection (or collection template)."""
+    from ..safety.reading import FileRefused, read_bytes
+
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise _invalid(path, f"it is {size} bytes, more than any job file can be")
-        data = path.read_bytes()
-    except OSError as exc:
-        raise _invalid(path, f"it cannot be read ({exc.strerror})") from None
+        data = read_bytes(path, limit=MAX_FILE_BYTES)  # a regular file, bounded: a FIFO named .dtmconfig never hangs
+    except FileRefused as exc:
+        raise _invalid(path, exc.reason) from None
     root = parse_xml(path, data)
     if root.tag != "DtmConfig":
         raise _invalid(path, f"the root element is <{root.tag}>, expected <DtmConfig>")

@@ -152,6 +152,8 @@ class SourceInstallation:
                     target=self.db.display_name,
                     recommended_action="Check the database named in the answer file.",
                 )
+            self._settings_cache: dict[str, str] | None = None
+            self._check_product_version()
         except EngineError:
             self.db.close()
             raise
@@ -163,13 +165,32 @@ class SourceInstallation:
                 target=self.db.display_name,
                 recommended_action="Check that the database is intact and readable.",
             ) from None
-        self._settings_cache: dict[str, str] | None = None
 
     def __enter__(self) -> SourceInstallation:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.db.close()
+
+    def _check_product_version(self) -> None:
+        """``source.version`` must be what the database says it is (its ProductVersion setting): the
+        upgrade reads the source by the layout of that version, and a 9.0 read as 10.0 is misread."""
+        product = self.setting(schema.SETTING_PRODUCT_VERSION)
+        if not product:
+            return  # a database without the setting: nothing to check against
+        major_minor = ".".join(product.strip().split(" ")[0].split(".")[:2])
+        if major_minor.isdigit():
+            major_minor += ".0"
+        if major_minor != self.version:
+            raise EngineError(
+                "SourceVersionUnsupported",
+                f"source.version is {self.version}, but the {self.db.display_name} says it is GroupID {product} "
+                f"(ProductVersion).",
+                target="source.version",
+                recommended_action=f"Set source.version to {major_minor} if that database is the source, or point "
+                "source.database at the GroupID database of the version you named.",
+                extra={"sourceVersion": self.version, "productVersion": product},
+            )
 
     # --- settings and secrets ------------------------------------------------------------------
     def setting(self, name: str) -> str | None:

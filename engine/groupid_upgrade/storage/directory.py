@@ -189,6 +189,11 @@ class DirectoryClient:
         return EngineError(error_id, sentence, target=self.url, recommended_action=action)
 
     def _tls(self) -> ldap3.Tls:
+        if self.ca_file:
+            from ..safety.reading import CA_FILE_BYTES, check_readable
+
+            check_readable(self.ca_file, what="CA file", limit=CA_FILE_BYTES, error_id="DirectoryCertificateInvalid",
+                           target=self.url)
         try:
             return ldap3.Tls(
                 validate=ssl.CERT_REQUIRED if self.verify else ssl.CERT_NONE,

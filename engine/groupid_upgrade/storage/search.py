@@ -165,6 +165,9 @@ class SearchClient:
         if username is not None:
             options["basic_auth"] = (username, password.get_secret_value() if password is not None else "")
         if ca_file is not None:
+            from ..safety.reading import CA_FILE_BYTES, check_readable
+
+            check_readable(ca_file, what="CA file", limit=CA_FILE_BYTES, error_id="SearchUnreachable", target=self.url)
             options["ca_certs"] = ca_file
         # the URL without user information; credentials travel only through basic_auth
         self._es = Elasticsearch(self.url, **options)

@@ -299,6 +299,12 @@ def _open_sqlite_odbc(path: Path, *, read_only: bool, display_name: str) -> Data
     # with mode=ro makes SQLite itself refuse writes, which R4 relies on. NoCreat: a wrong path is
     # an error, not a new empty database.
     database = f"{path.resolve().as_uri()}?mode=ro" if read_only else str(path)
+    if ";" in database or database.startswith("{"):
+        # The SQLite3 ODBC driver takes no braces (a braced value fails to open), so such a path has no
+        # quoting that keeps it one value: refused rather than let it add keywords.
+        raise EngineError("ConnectionStringInvalid", f"The database path {path} holds ';' (or begins with '{{'), "
+                          "which the SQLite3 ODBC driver cannot take.", target=display_name,
+                          recommended_action="Move the database to a path without ';', or use via: sqlite3.")
     conn_str = f"Driver=SQLite3;Database={database};NoCreat=1;Timeout=5000;"
     try:
         conn = pyodbc.connect(conn_str, autocommit=not read_only)
@@ -313,15 +319,28 @@ def _open_sqlite_odbc(path: Path, *, read_only: bool, display_name: str) -> Data
     return Database(conn, "sqlite", display_name, "pyodbc")
 
 
+def odbc_value(value: str, *, always: bool = False) -> str:
+    """One value of an ODBC connection string, quoted as ODBC requires: in braces, ``}`` doubled, when
+    it holds ``;``, ``{``, ``}`` or ``=``, or begins or ends with a space (or ``always``), so no user
+    name, password or database name can end its value and add a keyword of its own."""
+    if "\x00" in value:
+        raise EngineError("ConnectionStringInvalid", "A value of the database connection holds a NUL character.",
+                          recommended_action="Correct the database settings in the answer file.")
+    if always or any(c in value for c in ";{}=") or value != value.strip():
+        return "{" + value.replace("}", "}}") + "}"
+    return value
+
+
 def sqlserver_connection_string(
     *, driver: str, server: str, database: str, user: str | None, password: str | None,
     encrypt: bool = True, trust_server_certificate: bool = False, port: int | None = None,
 ) -> str:
     """An ODBC connection string for SQL Server (Microsoft ODBC 17/18 or FreeTDS)."""
     host = f"{server},{port}" if port else server
-    parts = [f"Driver={{{driver}}}", f"Server={host}", f"Database={database}"]
+    parts = [f"Driver={odbc_value(driver, always=True)}", f"Server={odbc_value(host)}",
+             f"Database={odbc_value(database)}"]
     if user:
-        parts += [f"UID={user}", "PWD={" + (password or "").replace("}", "}}") + "}"]
+        parts += [f"UID={odbc_value(user)}", f"PWD={odbc_value(password or '', always=True)}"]
     else:
         parts.append("Trusted_Connection=yes")
     if "freetds" not in driver.lower():
@@ -371,6 +390,13 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _rollback(cursor: Any) -> None:
+    # After a full disk or an I/O error SQLite may have rolled back already ("cannot rollback - no
+    # transaction is active"): that must not replace the error that says what happened.
+    with contextlib.suppress(sqlite3.Error):
+        cursor.execute("ROLLBACK")
+
+
 @contextmanager
 def transaction(db: Database) -> Iterator[Any]:
     """One transaction: everything inside commits together or not at all."""
@@ -385,12 +411,12 @@ def transaction(db: Database) -> Iterator[Any]:
         try:
             yield cursor
         except BaseException:
-            cursor.execute("ROLLBACK")
+            _rollback(cursor)
             raise
         try:
             cursor.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            cursor.execute("ROLLBACK")
+            _rollback(cursor)
             if _is_busy(exc):
                 raise database_locked(db) from None
             raise

@@ -20,6 +20,8 @@ from ..crypto import SecretBox, new_salt
 from ..errors import EngineError
 from ..faults import fault_point
 from ..model.settings import TargetSettings
+from ..safety.paths import WriteGuard
+from ..safety.resources import note_database, resource_error
 from ..source.installation import open_database
 from ..source.layout import InstallationLayout
 from ..storage.sql import Database, Table, create_table, database_locked, insert, transaction
@@ -29,6 +31,39 @@ SETTING_SCHEMA_VERSION = "SchemaVersion"
 SETTING_SALT = "PassphraseSalt"
 SETTING_CHECK = "PassphraseCheck"
 GROUP_UNIT_PREFIX = "Groups/group:"  # the ledger key of one upgraded group is this and its objectGUID
+
+
+def target_layout(settings: TargetSettings) -> InstallationLayout:
+    program_files = settings.program_files or Path(str(getattr(settings.database, "path", "."))).parent
+    program_data = settings.program_data or program_files
+    return InstallationLayout(Path(program_files), Path(program_data))
+
+
+def log_path_of(settings: TargetSettings, layout: InstallationLayout | None) -> Path:
+    if settings.log_folder is not None:
+        folder = Path(settings.log_folder)
+    elif layout is not None:
+        folder = layout.program_data / "Upgrade Tool"
+    else:
+        folder = Path(".")
+    from ..run_log import RUN_LOG_NAME
+
+    return folder / RUN_LOG_NAME
+
+
+def write_paths(settings: TargetSettings) -> list[tuple[Path | None, str, bool]]:
+    """Every place the target writes, for the write guard: (path, what, is a file)."""
+    layout = target_layout(settings)
+    paths: list[tuple[Path | None, str, bool]] = []
+    if settings.database.kind == "sqlite":
+        db = Path(settings.database.path)
+        paths += [(db, "target database (target.database.path)", True)]
+        paths += [(Path(f"{db}{suffix}"), "target database's side file", True) for suffix in ("-wal", "-shm")]
+    paths += [(layout.program_files, "target folder (target.programFiles)", False),
+              (layout.program_data, "target folder (target.programData)", False),
+              (settings.log_folder, "target log folder (target.logFolder)", False),
+              (log_path_of(settings, layout), "target log file", True)]
+    return paths
 
 
 def now_iso() -> str:
@@ -48,9 +83,11 @@ def upsert(cursor: Any, db: Database, table: Table, row: dict[str, Any]) -> None
 class TargetInstallation:
     """The 11 target: open (creating its schema on first use), with its passphrase verified."""
 
-    def __init__(self, settings: TargetSettings, *, read_only: bool = False) -> None:
+    def __init__(self, settings: TargetSettings, *, read_only: bool = False, guard: WriteGuard | None = None) -> None:
         self.settings = settings
         self.read_only = read_only
+        if guard is not None:  # before anything is opened: what-if refuses what the run would refuse
+            guard.check_all(write_paths(settings))
         if settings.database.kind == "sqlite":
             path = Path(settings.database.path)
             if read_only and not path.exists():
@@ -64,11 +101,10 @@ class TargetInstallation:
                     raise EngineError("TargetWriteFailed", f"The target folder {path.parent} cannot be created "
                                       f"({exc.strerror}).", target=str(path.parent),
                                       recommended_action="Check the target database path and its permissions.") from None
-        self.db: Database | None = open_database(settings.database, read_only=read_only, role="target",
-                                                 create=not read_only)
-        program_files = settings.program_files or Path(str(getattr(settings.database, "path", "."))).parent
-        program_data = settings.program_data or program_files
-        self.layout = InstallationLayout(Path(program_files), Path(program_data))
+        opened = open_database(settings.database, read_only=read_only, role="target", create=not read_only)
+        note_database(opened.display_name)
+        self.db: Database | None = opened
+        self.layout = target_layout(settings)
         if not read_only:
             self._ensure_schema()
 
@@ -96,6 +132,9 @@ class TargetInstallation:
         assert self.db is not None
         if isinstance(exc, EngineError):
             return exc
+        named = resource_error(exc, path=self.db.display_name, error_id="TargetWriteFailed")
+        if named is not None:  # disk full, read-only, permission denied: named, with what to do
+            return named
         if "locked" in text.lower() or "busy" in text.lower():
             return database_locked(self.db)
         return EngineError("TargetWriteFailed", f"Writing the {self.db.display_name} failed ({type(exc).__name__}: "
@@ -193,15 +232,7 @@ class TargetInstallation:
 
     # --- files ---------------------------------------------------------------------------------
     def log_path(self) -> Path:
-        if self.settings.log_folder is not None:
-            folder = Path(self.settings.log_folder)
-        elif self.layout is not None:
-            folder = self.layout.program_data / "Upgrade Tool"
-        else:
-            folder = Path(".")
-        from ..run_log import RUN_LOG_NAME
-
-        return folder / RUN_LOG_NAME
+        return log_path_of(self.settings, self.layout)
 
 
 def copy_file(source: Path, destination: Path) -> None:
@@ -232,7 +263,9 @@ def pfx_columns(box: SecretBox, creds: Any, thumbprint: str | None) -> dict[str,
     """The columns holding a client secret + PFX + password, all encrypted (R19)."""
     if creds is None:
         return {}
-    pfx = Path(creds.pfx_file).read_bytes()
+    from ..safety.reading import PFX_BYTES, read_limited
+
+    pfx = read_limited(Path(creds.pfx_file), what="PFX file", limit=PFX_BYTES, error_id="PfxUnreadable")
     return {
         "ClientSecret": box.encrypt(creds.client_secret.get_secret_value()),
         "CertificatePfx": box.encrypt(base64.b64encode(pfx).decode("ascii")),

@@ -101,16 +101,54 @@ TEMPLATE_SKELETONS: dict[str, Any] = {
 }
 
 
+def _placeholders(data: Any, where: str, secrets_file: str) -> Any:
+    """``data`` with every secret replaced by a placeholder saying where the secret goes (R19): a
+    template is a file like any other, and the engine writes no secret in clear."""
+    from ..answerfile import SECRET_FIELDS, secret_placeholder
+
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            path = f"{where}.{key}" if where else str(key)
+            if isinstance(key, str) and key.lower() in SECRET_FIELDS and isinstance(value, str):
+                out[key] = secret_placeholder(path, secrets_file)
+            else:
+                out[key] = _placeholders(value, path, secrets_file)
+        return out
+    if isinstance(data, list):
+        return [_placeholders(v, f"{where}[{i}]", secrets_file) for i, v in enumerate(data)]
+    return data
+
+
 def answer_template(plan: Plan, answer_file: Path | None) -> dict[str, Any]:
     """The user's own answer file (as written, never merged with its secrets file) with a skeleton
-    answer for every open question; pre-filled where the plan suggests an answer (R9)."""
-    import json
+    answer for every open question; pre-filled where the plan suggests an answer (R9). Every secret,
+    the user's or a skeleton's, is a placeholder naming where it goes."""
+    from ..answerfile import read_answer_document
 
     base: dict[str, Any] = {}
     if answer_file is not None:
-        base = json.loads(Path(answer_file).read_text(encoding="utf-8-sig"))
+        base = read_answer_document(Path(answer_file))
     answers = dict(base.get("answers") or {})
     for question in plan.open_questions:
         suggested = question.suggested
         answers[question.id] = suggested if suggested is not None else TEMPLATE_SKELETONS.get(question.answer_kind)
-    return {**base, "answers": answers}
+    secrets_file = str(next((v for k, v in base.items() if isinstance(k, str) and k.lower() == "secretsfile"),
+                            None) or "the secrets file (secretsFile)")
+    return _placeholders({**base, "answers": answers}, "", secrets_file)
+
+
+def write_answer_template(plan: Plan, answer_file: Path | None, template: Path,
+                          settings: dict[str, Any] | None = None) -> Path:
+    """Write the template to ``template``, created 0600, whole or not at all; refused (``UnsafePath``)
+    when it would replace an input of the command or write into the source."""
+    import json
+
+    from ..answerfile import load_answer_file
+    from ..safety.paths import source_guard
+    from ..safety.writing import write_private_file
+
+    answers = load_answer_file(answer_file, inline=settings)
+    source_guard(answers).check(template, "answer template", is_file=True)
+    text = json.dumps(answer_template(plan, answer_file), indent=2, ensure_ascii=False) + "\n"
+    return write_private_file(template, text.encode("utf-8"), what="answer template", error_id="OutputPathInvalid")

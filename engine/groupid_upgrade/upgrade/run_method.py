@@ -20,6 +20,7 @@ from ..model.settings import AnswerFile
 from ..planning.planner import Blueprint, Unit, data_source_identity
 from ..reporting import Reporter
 from ..run_log import RunLog
+from ..safety.paths import source_guard
 from ..source.installation import SourceInstallation
 from ..storage.sql import Table
 from ..target import schema as t
@@ -526,7 +527,7 @@ def run_upgrade(answers: AnswerFile, reporter: Reporter, *, what_if: bool = Fals
     blueprint = compute_blueprint(answers, reporter, available=RUNNABLE_MODULES)
     refuse_open_questions(blueprint)
     with SourceInstallation(answers.source) as source:
-        target = TargetInstallation(answers.target, read_only=what_if)
+        target = TargetInstallation(answers.target, read_only=what_if, guard=source_guard(answers))
         try:
             if target.db is None:  # what-if on a target that does not exist yet: nothing is done
                 target.done_units = lambda: set()  # type: ignore[method-assign]
