@@ -933,7 +933,7 @@ def test_without_an_idle_limit_the_engine_waits_for_its_input(process_factory: A
     assert srv.wait() == 0
 
 
-@pytest.mark.parametrize("value", [True, 0, -5, 1.5, "60", 86401, 10**30])
+@pytest.mark.parametrize("value", [True, 0, -5, 1.5, "60", 86401, 2**62])
 def test_a_bad_idle_limit_is_refused_naming_the_field(server: InProcessServer, value: Any) -> None:
     server.client.send(request(1, "engine.hello", {"idleTimeoutSeconds": value}))
     answer, _ = server.client.until_response(1)

@@ -14,7 +14,8 @@ from pydantic.alias_generators import to_camel
 
 
 class WireModel(BaseModel):
-    """A model that travels over the protocol or sits in a file the user writes."""
+    """A model that travels over the protocol or sits in a file the user writes (what the engine
+    reads from someone: names matched case-insensitively, numbers exact)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -57,6 +58,18 @@ class WireModel(BaseModel):
 
     def wire(self) -> dict[str, Any]:
         """The JSON form (camelCase, secrets masked)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class OutputModel(BaseModel):
+    """A model only the engine writes (the CLI's JSON lines, the run log's lines): WireModel's names
+    and JSON form, without the input rules (they would also forbid the literal discriminators of a
+    union of lines)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel)
+
+    def wire(self) -> dict[str, Any]:
+        """The JSON form (camelCase)."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Final, Literal, Union
 
 from pydantic import ConfigDict, Field
 
-from .base import WireModel
+from .base import OutputModel
 
 # Raised when a line's meaning changes (a field renamed or removed); new optional fields keep it.
 SCHEMA_VERSION: Final = 1
@@ -20,7 +20,7 @@ LogLevelName = Literal["verbose", "information", "warning"]
 RunLogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
 
-class Progress(WireModel):
+class Progress(OutputModel):
     activity_id: str = Field(description="Stable per activity; a module of upgrade.run is upgrade/<Module>.")
     parent_activity_id: str | None = Field(None, description="The activity this one is part of.")
     activity: str = Field(description="What is being done (Write-Progress -Activity).")
@@ -31,7 +31,7 @@ class Progress(WireModel):
     completed: bool = Field(False, description="The activity has ended.")
 
 
-class ErrorObject(WireModel):
+class ErrorObject(OutputModel):
     code: int
     message: str
     data: dict[str, Any] = Field(description="errorId, category, targetObject, recommendedAction, and more.")
@@ -44,7 +44,7 @@ class ProgressNotification(Progress):
     request_id: int | float | str
 
 
-class LogNotification(WireModel):
+class LogNotification(OutputModel):
     """``$/log`` params."""
 
     request_id: int | float | str
@@ -52,7 +52,7 @@ class LogNotification(WireModel):
     message: str
 
 
-class RecordNotification(WireModel):
+class RecordNotification(OutputModel):
     """``$/record`` params: one result object as soon as it exists."""
 
     request_id: int | float | str
@@ -66,8 +66,8 @@ def _line_keys_required(schema: dict[str, Any]) -> None:
     schema["required"] = sorted({*schema.get("required", []), "schemaVersion", "event"})
 
 
-class _Line(WireModel):
-    model_config = ConfigDict(**WireModel.model_config, json_schema_extra=_line_keys_required)
+class _Line(OutputModel):
+    model_config = ConfigDict(**OutputModel.model_config, json_schema_extra=_line_keys_required)
 
     schema_version: Literal[1] = SCHEMA_VERSION
 
@@ -120,10 +120,10 @@ JsonLine = Annotated[Union[ProgressLine, LogLine, RecordLine, RunEventLine, Resu
                      Field(discriminator="event")]
 
 
-class RunLogEntry(WireModel):
+class RunLogEntry(OutputModel):
     """One line of the run log (directorymanager11_Upgrade.log); the event's own fields follow these."""
 
-    model_config = {**WireModel.model_config, "extra": "allow"}
+    model_config = {**OutputModel.model_config, "extra": "allow"}
 
     time: str = Field(description="UTC, milliseconds, ISO 8601 with Z.")
     level: RunLogLevel

@@ -8,15 +8,22 @@ target (errors.py), every log line (the engine log's filter, the reporters' ``lo
 
 from __future__ import annotations
 
-import re
+TYPE_CHECKING = False  # re is compiled on first need: errors.py imports this on engine.hello's path
+if TYPE_CHECKING:
+    from re import Pattern
 
 # scheme://userinfo@ : userinfo runs to the last "@" before the path (no "/", "?", "#" or blank in it);
 # control and other Unicode characters are part of it (``\s`` would stop at U+001F and leave the rest).
-_URL_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?# \t\n\r\f\v]+)@")
+_URL_USERINFO_PATTERN = r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.\-]*://)(?P<userinfo>[^/?# \t\n\r\f\v]+)@"
+_compiled: list[Pattern[str]] = []
 
 
 def redact_text(text: str) -> str:
     """``text`` with the user information of every URL in it replaced by ``***``."""
     if "@" not in text or "://" not in text:
         return text
-    return _URL_USERINFO.sub(lambda m: f"{m.group('scheme')}***@", text)
+    if not _compiled:
+        import re
+
+        _compiled.append(re.compile(_URL_USERINFO_PATTERN))
+    return _compiled[0].sub(lambda m: f"{m.group('scheme')}***@", text)
