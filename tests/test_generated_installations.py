@@ -1,0 +1,357 @@
+"""The rules proved on generated installations (issue 17; docs/generated-installations.md).
+
+Every example is a GroupID 9.0/10.0 installation written in the documented format by
+``support.installations``; it is planned (with rootDSE facts where drawn), answered as its answer
+policy says, planned again, and, when every question is answered and no fact needs a server, run
+on SQLite and run again. The invariants are those of the issue: every source object in exactly
+one plan item; the rule tag and the target the rules give (``support.rules_model``); questions
+asked exactly when a rule needs an answer; wrong-type answers refused; the target holding exactly
+what the plan said; a re-run changing nothing but its run row; the source byte-identical.
+
+Sizes: ``ci`` (default) 300 installations; ``GROUPID_GENERATED_PROFILE=full`` 5,000.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from groupid_upgrade.answerfile import load_answer_file
+from groupid_upgrade.model.settings import AnswerFile
+from groupid_upgrade.planning.modules import resolve_modules
+from groupid_upgrade.planning.planner import Blueprint, Facts, build_plan
+from groupid_upgrade.planning.versions import check_upgrade_path
+from groupid_upgrade.reporting import CollectingReporter
+from groupid_upgrade.source.installation import SourceInstallation
+from groupid_upgrade.upgrade.inventory import take_inventory
+from groupid_upgrade.upgrade.run_method import RUNNABLE_MODULES, run_upgrade
+from groupid_upgrade.upgrade.snapshot import take_snapshot
+from support.installations import (
+    PFX_PASSWORD,
+    Estate,
+    WrittenEstate,
+    default_folder_environment,
+    estates,
+    write_estate,
+)
+from support.rules_model import Expected, Model, Placement, bare
+
+PROFILES = {"ci": 300, "full": 5_000}
+PROFILE = os.environ.get("GROUPID_GENERATED_PROFILE", "ci")
+EXAMPLES = int(os.environ.get("GROUPID_GENERATED_EXAMPLES", PROFILES.get(PROFILE, PROFILES["ci"])))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=PROFILE == "ci",
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+_PFX: dict[str, str] = {}
+
+
+def pfx_file() -> str:
+    """One valid PFX for every credential answer (R5..R7 check it opens and holds a key)."""
+    if not _PFX:
+        from groupid_upgrade.sample.certificates import write_pfx
+
+        folder = Path(tempfile.mkdtemp(prefix="generated-pfx-"))
+        write_pfx(folder / "app.pfx", "CN=Generated app", PFX_PASSWORD, seed=17)
+        _PFX["path"] = str(folder / "app.pfx")
+    return _PFX["path"]
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def tree_checksums(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# --- planning and answering -------------------------------------------------------------------
+def plan(written: WrittenEstate, answers: dict[str, Any], ldap_roots: dict[str, str]) -> tuple[AnswerFile, Blueprint]:
+    data = {**written.settings, "answers": answers}
+    settings_ = load_answer_file(written.answer_file, inline=None, overrides={"answers": data["answers"]})
+    source_version, target_version = check_upgrade_path(settings_.source.version, settings_.target.version)
+    modules = resolve_modules(settings_.modules, available=RUNNABLE_MODULES)
+    with SourceInstallation(settings_.source) as source:
+        sync = source.synchronize()
+        inventory = take_inventory(source, sync)
+        snapshot = take_snapshot(source, sync)
+    blueprint = build_plan(snapshot, settings_, Facts(ldap_roots=dict(ldap_roots)), modules, source_version,
+                           target_version, inventory)
+    return settings_, blueprint
+
+
+def answer_for(question: Any, estate: Estate, pick: int) -> Any:
+    policy = estate.answers
+    if question.answer_kind == "pfxCredentials":
+        return {"clientSecret": "generated-client-secret", "pfxFile": pfx_file(), "pfxPassword": PFX_PASSWORD}
+    if question.answer_kind == "serviceAccount":
+        suggested = question.suggested or {}
+        if policy.gmsa:
+            return {"userName": "GEN\\gmsa-groupid$"}
+        return {"userName": suggested.get("userName") or "GEN\\svc", "passwordFromJob": suggested["passwordFromJob"]}
+    if question.answer_kind == "storeId":
+        choices = question.choices or []
+        return choices[pick % len(choices)]["storeId"] if choices else None
+    if question.answer_kind == "reportsStore":
+        domain = bare(estate.server_domain) or "corp.com"
+        if policy.wrong_reports == "entra":
+            return {"type": "MicrosoftAzure", "domain": domain, "serviceAccount": {"userName": "GEN\\gmsa$"}}
+        if policy.wrong_reports == "otherStore" and estate.stores:
+            return estate.stores[pick % len(estate.stores)].id
+        return {"type": "ActiveDirectory", "domain": domain, "name": "Reports store",
+                "serviceAccount": {"userName": "GEN\\gmsa-reports$"}}
+    raise AssertionError(f"unknown answer kind {question.answer_kind}")
+
+
+def answers_for(estate: Estate, blueprint: Blueprint) -> dict[str, Any]:
+    policy = estate.answers
+    out: dict[str, Any] = {}
+    for n, question in enumerate(sorted(blueprint.plan.questions, key=lambda q: q.id)):
+        if policy.mode == "none" or (policy.mode == "some" and not policy.flags[n % len(policy.flags)]):
+            continue
+        value = answer_for(question, estate, policy.picks[n % len(policy.picks)])
+        if value is not None:
+            out[question.id] = value
+    return out
+
+
+# --- the invariants -----------------------------------------------------------------------------
+def source_objects(estate: Estate) -> Counter[tuple[str, str]]:
+    objects: Counter[tuple[str, str]] = Counter()
+    approver = 0
+    for store in estate.stores:
+        objects[("IdentityStore", str(store.id))] += 1
+        objects[("History", str(store.id))] += 1
+        if store.messaging is not None:
+            objects[("MessagingProvider", str(100 + store.id))] += 1
+        for _ in store.approvers:
+            approver += 1
+            objects[("WorkflowApprover", str(approver))] += 1
+    for job in estate.all_jobs() + estate.templates + [j for c in estate.collection_templates for j in c.jobs]:
+        objects[("SyncJob", job.id)] += 1
+    for coll in estate.collections + estate.collection_templates:
+        objects[("JobCollection", coll.id)] += 1
+    for sched in estate.schedules:
+        objects[("Schedule", str(sched.id))] += 1
+    for n in range(1, len(estate.reports) + 1):
+        objects[("Report", str(n))] += 1
+    return objects
+
+
+def store_name(estate: Estate, placement: Placement) -> str | None:
+    if placement.kind == "store":
+        return next(s.name for s in estate.stores if s.id == placement.store)
+    if placement.kind == "new":
+        return placement.root
+    return None
+
+
+def check_plan(estate: Estate, blueprint: Blueprint, exp: Expected) -> None:
+    plan_ = blueprint.plan
+    items = plan_.items
+    created = {("IdentityStore", i.object_id) for i in items if i.action == "create"} | {
+        (i.object_type, i.object_id) for i in items if i.object_type in ("DataSource", "Setting", "ReplicationAttributes")
+        or (i.object_type == "Schedule" and i.action == "create") or (i.object_type == "Schedule" and
+                                                                      i.rule == "R16")}
+    seen = Counter((i.object_type, i.object_id) for i in items if (i.object_type, i.object_id) not in created)
+    wanted = source_objects(estate)
+    assert seen == wanted, f"objects lost or doubled: missing {wanted - seen}, extra {seen - wanted}"
+    for item in items:
+        assert item.reason and item.rule, f"item without reason or rule: {item}"
+        if item.target is not None:
+            assert item.target in item.reason, f"the reason names another store than {item.target!r}: {item}"
+        assert "1 jobs" not in item.reason and "to chosen" not in item.reason, item
+    by_key = {(i.object_type, i.object_id): i for i in items}
+    # stores: created for destination directory domains only, one per forest
+    new = {i.name: i for i in items if i.object_type == "IdentityStore" and i.action == "create"
+           and i.module == "Synchronize"}
+    assert set(new) == set(exp.new_stores), f"new stores {sorted(new)} but the rules create {sorted(exp.new_stores)}"
+    for root, item in new.items():
+        assert item.rule == "R9"
+        for domain in exp.new_stores[root]:
+            assert domain in item.reason, (root, item.reason)
+    for store in estate.stores:
+        item = by_key[("IdentityStore", str(store.id))]
+        want = ("skip", "R3") if not store.enabled else ("skip", "R12") if store.type == "GoogleWorkspace" \
+            else ("convert", "R2")
+        assert (item.action, item.rule) == want, f"store {store.id}: {item}"
+        hist = by_key[("History", str(store.id))]
+        assert (hist.action, hist.rule) == ("move", "R14") if want[0] == "convert" else (hist.action, hist.rule) == \
+            ("skip", want[1]), hist
+    for job_id, placement in exp.placements.items():
+        item = by_key[("SyncJob", job_id)]
+        got = (item.action, item.rule, item.target)
+        want_job = ("skip" if placement.kind == "skip" else "move", placement.rule, store_name(estate, placement))
+        assert got == want_job, f"job {item.name}: plan says {got}, the rules {want_job} ({item.reason})"
+    for coll in estate.collections + estate.collection_templates:
+        item = by_key[("JobCollection", coll.id)]
+        placed = [exp.placements[j.id] for j in coll.jobs]
+        if all(p.kind == "skip" for p in placed):
+            want_coll = ("skip", "R12" if all(p.rule == "R12" for p in placed) else "R3", None)
+        else:
+            names = {store_name(estate, p) for p in placed if p.kind != "skip"} - {None}
+            want_coll = ("move", "R8", names.pop() if len(names) == 1 else None)
+        assert (item.action, item.rule, item.target) == want_coll, f"collection {coll.name}: {item}"
+    asked = {q.id for q in plan_.questions}
+    assert asked == exp.questions, f"asked {sorted(asked - exp.questions)} needlessly, " \
+                                   f"not asked {sorted(exp.questions - asked)}"
+    for q in plan_.questions:
+        assert q.rule, q
+    for sched in estate.schedules:
+        item = by_key[("Schedule", str(sched.id))]
+        want_s = exp.schedules[sched.id]
+        if want_s.kind == "skip":
+            assert (item.action, item.rule) == ("skip", want_s.rule), f"schedule {sched.name}: {item}"
+        elif want_s.kind == "question":
+            assert (item.action, item.rule) == ("move", "R11"), f"schedule {sched.name}: {item}"
+        else:
+            action = "transform" if sched.job_type == "Insights" else "move"
+            assert (item.action, item.rule, item.target) == (action, want_s.rule, store_name(estate, want_s)), \
+                f"schedule {sched.name}: {item}"
+    if exp.reports is not None:
+        for n in range(1, len(estate.reports) + 1):
+            item = by_key[("Report", str(n))]
+            if exp.reports.kind == "skip":
+                assert (item.action, item.rule) == ("skip", "R3"), item
+            elif exp.reports.kind != "question":
+                assert (item.action, item.rule, item.target) == ("move", "R10", store_name(estate, exp.reports)), item
+    # R12a: both Entitlement schedules for every Active Directory store of the target, upgraded or created
+    types = {str(st_.id): st_.type for st_ in estate.stores}
+    ad_stores = {i.name for i in items if i.object_type == "IdentityStore" and
+                 (i.action == "create" or (i.action == "convert" and types[i.object_id] == "ActiveDirectory"))}
+    for name in ("Entitlement Scope", "Entitlement Temporary Permissions"):
+        have = {i.target for i in items if i.object_type == "Schedule" and i.action == "create" and i.name == name}
+        assert have == ad_stores, f"R12a: {name} created for {sorted(map(str, have))}, not for {sorted(ad_stores)}"
+
+
+def check_answered(estate: Estate, first: Blueprint, second: Blueprint, given: dict[str, Any]) -> None:
+    asked = {q.id for q in first.plan.questions}
+    assert {q.id for q in second.plan.questions} == asked | ({"reports:store"} & {q.id for q in second.plan.questions})
+    for q in second.plan.questions:
+        if q.id not in given:
+            assert not q.answered, q
+            continue
+        wrong = q.id == "reports:store" and (estate.answers.wrong_reports == "entra" or (
+            estate.answers.wrong_reports == "otherStore" and bool(estate.stores)))
+        if wrong:
+            assert not q.answered and q.problem and q.problem["errorId"] == "AnswerInvalid", \
+                f"R10: a wrong-type reports answer was accepted: {given[q.id]!r} -> {q}"
+        else:
+            assert q.answered, f"a valid answer was refused: {q.id}: {q.problem}"
+
+
+def dump(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    conn = sqlite3.connect(db_path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+        return {t: sorted(conn.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
+    finally:
+        conn.close()
+
+
+def check_run(estate: Estate, written: WrittenEstate, settings_: AnswerFile, blueprint: Blueprint) -> None:
+    before = tree_checksums(written.source)
+    result = run_upgrade(settings_, CollectingReporter())
+    failures = [f for m in result.modules for f in m.failures]
+    assert result.status == "Succeeded", f"run {result.status}: {failures}"
+    db = written.root / "target" / "GroupID11.db"
+    first = dump(db)
+    ids = {name: sid for sid, name in blueprint.target_store_names.items()}
+    items = blueprint.plan.items
+
+    def planned(object_type: str, actions: tuple[str, ...] = ("move",)) -> dict[str, int | None]:
+        return {i.object_id: (ids[i.target] if i.target else None) for i in items
+                if i.object_type == object_type and i.action in actions}
+
+    def written_rows(table: str, key: int, store: int) -> dict[str, int | None]:
+        return {str(r[key]): r[store] for r in first[table]}
+
+    assert written_rows("Gid_SyncJob", 0, 1) == planned("SyncJob")
+    assert written_rows("Gid_JobCollection", 0, 1) == planned("JobCollection")
+    assert written_rows("Gid_ReportBinding", 0, 1) == planned("Report")
+    schedules = {k: v for k, v in written_rows("Gid_Schedule", 0, 2).items() if not k.startswith("Entitlement:")}
+    assert schedules == planned("Schedule", ("move", "transform"))
+    entitlement = sorted(k for k in written_rows("Gid_Schedule", 0, 2) if k.startswith("Entitlement:"))
+    assert entitlement == sorted(f"Entitlement:{i.object_id}" for i in items
+                                 if i.object_type == "Schedule" and i.action == "create")
+    stores = {str(r[0]) for r in first["Gid_IdentityStore"]}
+    assert stores == {i.object_id for i in items if i.object_type == "IdentityStore" and i.action in ("convert", "create")}
+    assert {str(r[0]) for r in first["Gid_MessagingProvider"]} == set(planned("MessagingProvider", ("convert",)))
+    assert {str(r[0]) for r in first["Gid_WorkflowApprover"]} == set(
+        planned("WorkflowApprover", ("copy", "transform")))
+    per_store = Counter(r[1] for r in first["Gid_History"])
+    moved = {int(i.object_id) for i in items if i.object_type == "History" and i.action == "move"}
+    assert per_store == Counter({s.id: len(s.history) for s in estate.stores if s.id in moved and s.history})
+    # a re-run changes nothing but its own run row
+    again = run_upgrade(settings_, CollectingReporter())
+    assert again.status == "Succeeded"
+    second = dump(db)
+    assert len(second["Upg_Run"]) == len(first["Upg_Run"]) + 1
+    assert {k: v for k, v in second.items() if k != "Upg_Run"} == {k: v for k, v in first.items() if k != "Upg_Run"}
+    assert tree_checksums(written.source) == before, "R4: the run changed the source"
+
+
+def check_estate(estate: Estate, *, run: bool = True) -> None:
+    with tempfile.TemporaryDirectory(prefix="generated-") as tmp:
+        written = write_estate(estate, Path(tmp))
+        env = default_folder_environment(written) if estate.default_folders else {}
+        with environment(env):
+            _, first = plan(written, {}, estate.ldap_roots)
+            exp = Model(estate, estate.ldap_roots).expected()
+            check_plan(estate, first, exp)
+            given = answers_for(estate, first)
+            settings_, second = plan(written, given, estate.ldap_roots)
+            check_answered(estate, first, second, given)
+            if not second.plan.open_questions:
+                assert estate.answers.mode == "all" or not first.plan.questions or all(
+                    q.id in given for q in first.plan.questions)
+                if run and not estate.ldap_roots:
+                    written_settings = {**written.settings, "answers": given}
+                    settings_ = load_answer_file(None, inline=_absolute(written_settings, written.root))
+                    check_run(estate, written, settings_, second)
+
+
+def _absolute(data: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The inline settings of a run: paths made absolute (inline settings have no folder of their own)."""
+    out = {**data, "source": dict(data["source"]), "target": dict(data["target"])}
+    for side in ("source", "target"):
+        section = out[side]
+        section["database"] = {**section["database"], "path": str(root / section["database"]["path"])}
+        for key in ("programFiles", "programData"):
+            if key in section:
+                section[key] = str(root / section[key])
+    return out
+
+
+@SETTINGS
+@given(estates())
+def test_generated_installations_keep_every_invariant(estate: Estate) -> None:
+    check_estate(estate)
+
+
+@settings(max_examples=max(EXAMPLES // 10, 20), deadline=None, derandomize=PROFILE == "ci", database=None,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(estates(with_ldap_facts=False), st.randoms(use_true_random=False))
+def test_modules_one_run_at_a_time_end_in_the_same_target(estate: Estate, rng: Any) -> None:
+    """R2: each module run with what it needs, in any order the dependencies allow, equals one run."""
+    _ = rng
