@@ -86,7 +86,7 @@ class StoreDirectory:
             return found
         root = self.covering(domain)
         if root is not None:
-            return Placement("R9", f"the identity store {root} created for the forest {root} (its {role} {domain})",
+            return Placement("R9", f"the identity store created for the forest {root} (its {role} {domain})",
                              store_id=self.new_roots[root])
         return Placement("R8", f"its {role} {domain} has no identity store and none is created for it (stores are "
                                "created for the destinations of jobs); it is kept with no identity store")

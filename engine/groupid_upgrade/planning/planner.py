@@ -622,7 +622,7 @@ class Planner:
             root = self.directory.covering(domain)
             if root is not None:
                 store_id = self.new_store_by_root[root]
-                why = f"the identity store {root} created for the forest {root}"
+                why = f"the identity store created for the forest {root}"
         if store_id is None:
             answer = self.ask("reports:store", "Reports",
                               f"Active Directory identity store to create for the reports of "
