@@ -190,4 +190,6 @@ class Model:
         if len(stores) == 1:
             kind, store, root = next(iter(stores))
             return Placement(kind, "R11", store=store, root=root)
+        if not stores and not exp.new_stores and not any(self.upgraded(s) for s in self.estate.stores):
+            return Placement("none", "R11")  # no store in the target to choose from
         return Placement("question", "R11")

@@ -562,9 +562,17 @@ class Planner:
             choices = [{"storeId": s, "name": self.target_stores[s][1]} for s in dir_stores]
             why = "its jobs have directory destinations in different identity stores"
         else:
-            choices = [{"storeId": s, "name": n} for s, (_k, n) in sorted(self.target_stores.items())]
+            # the stores of Configuration and Synchronize (Schedules needs both); not a store the
+            # Reports module creates, which a run without Reports does not know
+            choices = [{"storeId": s, "name": n} for s, (key, n) in sorted(self.target_stores.items())
+                       if not key.startswith("Reports/")]
             why = "its jobs have only file-based destinations" if live else "it runs no job of this installation"
         qid = f"schedule:{sched.id}:store"
+        if not choices:
+            # no identity store in the target at all: nothing to choose from (docs/decisions.md)
+            self._schedule_unit(sched, None, f"the target has no identity store to choose ({why}); it is kept with "
+                                             "none", new_name)
+            return
         store_id = self.ask(qid, "Schedules", f"Identity store for schedule {sched.name!r} ({why})",
                             sched.name, "storeId", "R11", choices=choices)
         reason = (f"the identity store {self.target_stores[store_id][1]}, chosen in the answer file ({why})"
@@ -640,8 +648,8 @@ class Planner:
                 self.unit("Reports", "new-store", f"new-store:{root}", name, storeId=store_id,
                           root=root, domains=[root], serviceAccount={"credential": answer.service_account,
                                                                      "passwordFromJob": None}, jobsById={})
-                if "Schedules" in self.modules:
-                    self._entitlement_schedules("Reports", store_id)
+                # its Entitlement schedules come with it, whichever run creates it (R2: any order)
+                self._entitlement_schedules("Reports", store_id)
         for rep in self.snap.reports:
             target = self.target_stores[store_id][1] if store_id is not None else None
             self.item("Reports", "move", "Report", str(rep.id), rep.name, f"bound to {why}" if store_id else
