@@ -13,14 +13,11 @@ Sizes: ``ci`` (default) 300 installations; ``GROUPID_GENERATED_PROFILE=full`` 5,
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import os
 import re
 import sqlite3
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +27,11 @@ from hypothesis import strategies as st
 from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.crypto import SecretBox
 from groupid_upgrade.model.settings import AnswerFile
-from groupid_upgrade.planning.modules import DEPENDENCIES, resolve_modules
-from groupid_upgrade.planning.planner import Blueprint, Facts, build_plan
-from groupid_upgrade.planning.versions import check_upgrade_path
+from groupid_upgrade.planning.modules import DEPENDENCIES
+from groupid_upgrade.planning.planner import Blueprint
 from groupid_upgrade.reporting import CollectingReporter
-from groupid_upgrade.source.installation import SourceInstallation
-from groupid_upgrade.upgrade.inventory import take_inventory
-from groupid_upgrade.upgrade.run_method import RUNNABLE_MODULES, run_upgrade
-from groupid_upgrade.upgrade.snapshot import take_snapshot
+from groupid_upgrade.upgrade.run_method import run_upgrade
+from support.engine_runs import absolute_settings, environment, pfx_file, plan_estate, tree_checksums
 from support.installations import (
     PFX_PASSWORD,
     TARGET_PASSPHRASE,
@@ -52,58 +46,13 @@ from support.rules_model import Expected, Model, Placement, bare
 PROFILES = {"ci": 300, "full": 5_000}
 PROFILE = os.environ.get("GROUPID_GENERATED_PROFILE", "ci")
 EXAMPLES = int(os.environ.get("GROUPID_GENERATED_EXAMPLES", PROFILES.get(PROFILE, PROFILES["ci"])))
+# GROUPID_GENERATED_RUN=0 checks plans only (the mutation runs of planning/, docs/generated-installations.md)
+RUNS = os.environ.get("GROUPID_GENERATED_RUN", "1") != "0"
 ORDER_EXAMPLES = max(EXAMPLES // 15, 20)
 SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=PROFILE == "ci",
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
-_PFX: dict[str, str] = {}
-
-
-def pfx_file() -> str:
-    """One valid PFX for every credential answer (R5..R7 check it opens and holds a key)."""
-    if not _PFX:
-        from groupid_upgrade.sample.certificates import write_pfx
-
-        folder = Path(tempfile.mkdtemp(prefix="generated-pfx-"))
-        write_pfx(folder / "app.pfx", "CN=Generated app", PFX_PASSWORD, seed=17)
-        _PFX["path"] = str(folder / "app.pfx")
-    return _PFX["path"]
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def tree_checksums(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
 # --- planning and answering -------------------------------------------------------------------
-def plan(written: WrittenEstate, answers: dict[str, Any], ldap_roots: dict[str, str]) -> tuple[AnswerFile, Blueprint]:
-    data = {**written.settings, "answers": answers}
-    settings_ = load_answer_file(written.answer_file, inline=None, overrides={"answers": data["answers"]})
-    source_version, target_version = check_upgrade_path(settings_.source.version, settings_.target.version)
-    modules = resolve_modules(settings_.modules, available=RUNNABLE_MODULES)
-    with SourceInstallation(settings_.source) as source:
-        sync = source.synchronize()
-        inventory = take_inventory(source, sync)
-        snapshot = take_snapshot(source, sync)
-    blueprint = build_plan(snapshot, settings_, Facts(ldap_roots=dict(ldap_roots)), modules, source_version,
-                           target_version, inventory)
-    return settings_, blueprint
-
-
 def answer_for(question: Any, estate: Estate, pick: int) -> Any:
     policy = estate.answers
     if question.answer_kind == "pfxCredentials":
@@ -322,34 +271,21 @@ def check_estate(estate: Estate, *, run: bool = True) -> None:
         written = write_estate(estate, Path(tmp))
         env = default_folder_environment(written) if estate.default_folders else {}
         with environment(env):
-            _, first = plan(written, {}, estate.ldap_roots)
+            _, first = plan_estate(written, {}, estate.ldap_roots)
             exp = Model(estate, estate.ldap_roots).expected()
             check_plan(estate, first, exp)
             given = answers_for(estate, first)
-            settings_, second = plan(written, given, estate.ldap_roots)
+            settings_, second = plan_estate(written, given, estate.ldap_roots)
             check_answered(estate, first, second, given)
             fully = estate.answers.mode == "all" and not (
                 estate.answers.wrong_reports and "reports:store" in given)
             if fully:
                 assert not second.plan.open_questions, \
                     f"every question answered, yet open: {[(q.id, q.problem) for q in second.plan.open_questions]}"
-            if not second.plan.open_questions:
-                if run and not estate.ldap_roots:
-                    written_settings = {**written.settings, "answers": given}
-                    settings_ = load_answer_file(None, inline=_absolute(written_settings, written.root))
-                    check_run(estate, written, settings_, second)
-
-
-def _absolute(data: dict[str, Any], root: Path) -> dict[str, Any]:
-    """The inline settings of a run: paths made absolute (inline settings have no folder of their own)."""
-    out = {**data, "source": dict(data["source"]), "target": dict(data["target"])}
-    for side in ("source", "target"):
-        section = out[side]
-        section["database"] = {**section["database"], "path": str(root / section["database"]["path"])}
-        for key in ("programFiles", "programData"):
-            if key in section:
-                section[key] = str(root / section[key])
-    return out
+            if not second.plan.open_questions and run and RUNS and not estate.ldap_roots:
+                written_settings = {**written.settings, "answers": given}
+                settings_ = load_answer_file(None, inline=absolute_settings(written_settings, written.root))
+                check_run(estate, written, settings_, second)
 
 
 @SETTINGS
@@ -392,7 +328,7 @@ def comparable_target(db: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def run_modules(written: WrittenEstate, given: dict[str, Any], modules: list[str], target: str) -> None:
-    data = _absolute({**written.settings, "answers": given, "modules": modules}, written.root)
+    data = absolute_settings({**written.settings, "answers": given, "modules": modules}, written.root)
     data["target"] = {**data["target"], "database": {"kind": "sqlite", "path": str(written.root / target / "t.db")},
                       "programFiles": str(written.root / target / "pf"),
                       "programData": str(written.root / target / "pd")}
@@ -411,7 +347,7 @@ def test_modules_one_run_at_a_time_end_in_the_same_target(estate: Estate, order:
         written = write_estate(estate, Path(tmp))
         env = default_folder_environment(written) if estate.default_folders else {}
         with environment(env):
-            _, first = plan(written, {}, {})
+            _, first = plan_estate(written, {}, {})
             given_ = answers_for(estate, first)
             run_modules(written, given_, list(ORDER_MODULES), "together")
             for module in order:

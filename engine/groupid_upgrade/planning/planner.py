@@ -29,7 +29,7 @@ from ..model.installation import (
 )
 from ..model.plan import Plan, PlanItem, PlanWarning, Question
 from ..model.settings import AnswerFile, Credential, NewStoreAnswer, PfxCredentials
-from .forests import infer_forest_roots
+from .forests import infer_forest_roots, is_dns_parent
 from .placement import Placement, StoreDirectory
 
 # Well-known approver GUIDs that replace variable approvers in 11 (R12a; docs/decisions.md).
@@ -123,6 +123,7 @@ class Planner:
         self.directory = StoreDirectory(snap.stores, facts.ldap_roots)
         self.failing_stores: set[int] = set()  # stores known at plan time to fail (R16)
         self.job_o365: dict[str, Any] = {}  # job id -> its Office 365 credentials answer (R7)
+        self.reports_domain = normalize_domain(snap.server_domain)  # R10: the reports' domain
 
     # --- helpers -----------------------------------------------------------------------------------
     def item(self, module: str, action: str, object_type: str, object_id: str, name: str, reason: str,
@@ -187,11 +188,18 @@ class Planner:
                 if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()):
                     store_id = int(raw)
                     if choices is not None and store_id not in {c["storeId"] for c in choices}:
-                        return invalid(f"store {store_id} is not an Active Directory store of the target")
+                        return invalid(f"store {store_id} is not an Active Directory store for "
+                                       f"{self.reports_domain or 'the server domain'}")
                     return store_id, None
                 if isinstance(raw, dict) and raw.get("type", "ActiveDirectory") != "ActiveDirectory":
                     return invalid(f"reports can be bound only to an Active Directory store, not {raw.get('type')}")
-                return NewStoreAnswer.model_validate(raw), None
+                new_store = NewStoreAnswer.model_validate(raw)
+                domain = normalize_domain(new_store.domain) or ""
+                server = self.reports_domain
+                if server and domain != server and not is_dns_parent(domain, server):
+                    return invalid(f"the store would be for {domain}, but the reports are of {server} (give {server} "
+                                   "or its forest root)")
+                return new_store, None
         except (ValueError, TypeError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if hasattr(exc, "errors"):
@@ -614,7 +622,7 @@ class Planner:
     def reports(self) -> None:
         if not self.snap.reports:
             return
-        domain = normalize_domain(self.snap.server_domain)
+        domain = self.reports_domain
         store_id: int | None = None
         why = ""
         placement = self.directory.existing(domain) if domain else None

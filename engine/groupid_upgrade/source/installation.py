@@ -179,8 +179,8 @@ class SourceInstallation:
                 recommended_action="Check the database named in the answer file.",
             )
         if written is not None and written != self.version:
-            raise EngineError(
-                "SourceVersionMismatch",
+            raise EngineError(  # the catalog's id for a source version this run cannot take (R1)
+                "SourceVersionUnsupported",
                 f"source.version is {self.version}, but the {self.db.display_name} was written by GroupID "
                 f"{product}.",
                 target="source.version",
