@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from groupid_upgrade.answerfile import load_answer_file
@@ -49,7 +49,10 @@ EXAMPLES = int(os.environ.get("GROUPID_GENERATED_EXAMPLES", PROFILES.get(PROFILE
 # GROUPID_GENERATED_RUN=0 checks plans only (the mutation runs of planning/, docs/generated-installations.md)
 RUNS = os.environ.get("GROUPID_GENERATED_RUN", "1") != "0"
 ORDER_EXAMPLES = max(EXAMPLES // 15, 20)
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=PROFILE == "ci",
+# GROUPID_GENERATED_SHRINK=0 reports the first failing estate unshrunk (mutation runs, rule breaks: speed)
+PHASES = tuple(Phase) if os.environ.get("GROUPID_GENERATED_SHRINK", "1") != "0" else (
+    Phase.explicit, Phase.reuse, Phase.generate)
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=PROFILE == "ci", phases=PHASES,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 # --- planning and answering -------------------------------------------------------------------

@@ -165,6 +165,25 @@ def test_r9_the_account_is_prefilled_from_a_job_writing_the_forest_never_from_on
     assert item(plan, "SyncJob", "job-a").target == "corp.com"
 
 
+def test_r9_a_template_or_a_reader_of_a_child_domain_goes_to_the_store_created_for_its_forest(written: Any) -> None:
+    estate = Estate(jobs=[job(1, TEXT, ad("corp.com")), job(2, ad("a.corp.com"), CSV)],
+                    templates=[job(3, TEXT, ad("x.a.corp.com"))])
+    plan = blueprint(written, estate).plan
+    assert set(created_stores(plan)) == {"corp.com"}  # for the destination only
+    for n in (2, 3):
+        placed = item(plan, "SyncJob", f"job-{n}")
+        assert (placed.action, placed.rule, placed.target) == ("move", "R9", "corp.com")
+
+
+def test_r9_a_reader_goes_to_the_store_created_for_the_forest_rootdse_names_and_only_to_it(written: Any) -> None:
+    estate = Estate(jobs=[job(1, TEXT, ad("corp.com")), job(2, ad("eu.example.org"), CSV),
+                          job(3, ad("us.example.org"), CSV)])
+    facts = {"eu.example.org": "corp.com", "us.example.org": "example.org"}
+    plan = blueprint(written, estate, ldap_roots=facts).plan
+    assert item(plan, "SyncJob", "job-2").target == "corp.com"
+    assert item(plan, "SyncJob", "job-3").target is None  # its forest has no store, and none is made for a reader
+
+
 # --- rule tags, reasons, wording --------------------------------------------------------------------
 def test_rule_tags_name_the_rule_that_decided(written: Any) -> None:
     estate = Estate(stores=[store(1, "corp.com"), store(2, "old.example.org", enabled=False)],

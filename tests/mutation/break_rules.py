@@ -52,7 +52,7 @@ def run_break(rule: str, examples: int) -> tuple[bool, str]:
             return False, f"the text to break is not in {file} exactly once: {old!r}"
         path.write_text(text.replace(old, new), encoding="utf-8")
         env = {**os.environ, "PYTHONPATH": str(copy), "GROUPID_GENERATED_EXAMPLES": str(examples),
-               "GROUPID_GENERATED_RUN": "0"}
+               "GROUPID_GENERATED_RUN": "0", "GROUPID_GENERATED_SHRINK": "0"}
         proc = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
              str(REPO / "tests" / "test_generated_installations.py"), "-k", "keep_every"],

@@ -21,7 +21,7 @@ only=("$@")
 } > "$scratch/pyproject.toml"
 cd "$scratch"
 # plans only (no upgrade.run), 25 generated installations per test run: the tests that need no server
-export GROUPID_GENERATED_RUN=0 GROUPID_GENERATED_EXAMPLES="${GROUPID_GENERATED_EXAMPLES:-25}" TMPDIR=/dev/shm
+export GROUPID_GENERATED_RUN=0 GROUPID_GENERATED_SHRINK=0 GROUPID_GENERATED_EXAMPLES="${GROUPID_GENERATED_EXAMPLES:-25}" TMPDIR=/dev/shm
 "$repo/.venv/bin/mutmut" run --max-children "${MUTATION_CHILDREN:-2}" || true
 "$repo/.venv/bin/mutmut" results --all true > results.txt || true
 echo "results in $scratch/results.txt"

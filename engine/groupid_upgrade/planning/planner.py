@@ -27,7 +27,7 @@ from ..model.installation import (
     normalize_domain,
     parse_connection_string,
 )
-from ..model.plan import Plan, PlanItem, PlanWarning, Question
+from ..model.plan import Plan, PlanAction, PlanItem, PlanWarning, Question
 from ..model.settings import AnswerFile, Credential, NewStoreAnswer, PfxCredentials
 from .forests import infer_forest_roots, is_dns_parent
 from .placement import Placement, StoreDirectory
@@ -126,7 +126,7 @@ class Planner:
         self.reports_domain = normalize_domain(snap.server_domain)  # R10: the reports' domain
 
     # --- helpers -----------------------------------------------------------------------------------
-    def item(self, module: str, action: str, object_type: str, object_id: str, name: str, reason: str,
+    def item(self, module: str, action: PlanAction, object_type: str, object_id: str, name: str, reason: str,
              target: str | None = None, rule: str | None = None) -> None:
         self.plan.items.append(PlanItem(module=module, action=action, object_type=object_type,
                                         object_id=str(object_id), name=name, reason=reason, target=target,
@@ -467,7 +467,7 @@ class Planner:
 
     def _place_collection(self, coll: JobCollection, record: bool) -> None:
         live = [j for j in coll.jobs if j.id not in self.job_skipped]
-        stores = {self.job_store.get(j.id) for j in live} - {None}
+        stores = {s for j in live if (s := self.job_store.get(j.id)) is not None}
         store_id = next(iter(stores)) if len(stores) == 1 else None
         if not record:
             return
