@@ -58,10 +58,10 @@ def run_break(rule: str, examples: int) -> tuple[bool, str]:
              str(REPO / "tests" / "test_generated_installations.py"), "-k", "keep_every"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
         imported = re.search(r"engine/groupid_upgrade", proc.stdout) is None or str(copy) in proc.stdout
-        failures = [line for line in proc.stdout.splitlines() if line.startswith("E   ")
-                    and ("AssertionError" in line or "Error" in line)]
+        failures = [line.lstrip("E |").strip() for line in proc.stdout.splitlines()
+                    if "AssertionError:" in line or "EngineError:" in line]
         caught = proc.returncode != 0
-        first = failures[0][4:].strip() if failures else proc.stdout.strip().splitlines()[-1]
+        first = failures[0] if failures else proc.stdout.strip().splitlines()[-1]
         return caught and imported, first[:300]
 
 
