@@ -31,9 +31,9 @@ BREAKS: dict[str, tuple[str, str, str, str]] = {
            "a child domain of an existing store's forest gets a new store"),
     "R10": ("planner.py", "if placement.store_id in self.ad_target_stores:", "if True:",
             "reports bind to the server domain's store whatever its type"),
-    "R11": ("planner.py", "live = [j for j in members if j.id not in self.job_skipped]",
-            "live = [j for j in members if self.job_store.get(j.id) is not None]",
-            "a schedule whose jobs have no directory side is skipped as disabled"),
+    "R11": ("planner.py", "dir_stores = sorted({s for j in live if j.destination.is_directory",
+            "dir_stores = sorted({s for j in live if True",
+            "a schedule's file-destination jobs count as directory destinations"),
     "R12a": ("planner.py", "for store_id in sorted(self.ad_target_stores):",
              "for store_id in sorted(s for s in self.ad_target_stores if s in {st.id for st in self.snap.stores}):",
              "no Entitlement schedules for the stores the upgrade creates"),
@@ -59,7 +59,7 @@ def run_break(rule: str, examples: int) -> tuple[bool, str]:
             cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
         imported = re.search(r"engine/groupid_upgrade", proc.stdout) is None or str(copy) in proc.stdout
         failures = [line.lstrip("E |").strip() for line in proc.stdout.splitlines()
-                    if "AssertionError:" in line or "EngineError:" in line]
+                    if re.search(r"\b[A-Za-z]*Error: ", line)]
         caught = proc.returncode != 0
         first = failures[0] if failures else proc.stdout.strip().splitlines()[-1]
         return caught and imported, first[:300]
