@@ -152,7 +152,8 @@ def test_r9_a_domain_that_is_only_a_source_gets_no_store_and_no_question(written
     assert created_stores(plan) == {} and not plan.questions
     kept = item(plan, "SyncJob", "job-1")
     assert (kept.action, kept.rule, kept.target) == ("move", "R8", None)
-    assert "reader.example.org" in kept.reason and "no identity store" in kept.reason
+    assert kept.reason == ("its source reader.example.org has no identity store and none is created for it (stores are "
+                           "created for the destinations of jobs); it is kept with no identity store")
 
 
 def test_r9_the_account_is_prefilled_from_a_job_writing_the_forest_never_from_one_reading_it(written: Any) -> None:
@@ -182,6 +183,71 @@ def test_r9_a_reader_goes_to_the_store_created_for_the_forest_rootdse_names_and_
     plan = blueprint(written, estate, ldap_roots=facts).plan
     assert item(plan, "SyncJob", "job-2").target == "corp.com"
     assert item(plan, "SyncJob", "job-3").target is None  # its forest has no store, and none is made for a reader
+
+
+def test_r9_the_topmost_destination_parent_is_the_forest_root(written: Any) -> None:
+    estate = Estate(jobs=[job(1, TEXT, ad("x.a.corp.com")), job(2, TEXT, ad("a.corp.com")), job(3, TEXT, ad("corp.com"))])
+    plan = blueprint(written, estate).plan
+    assert set(created_stores(plan)) == {"corp.com"}
+    assert created_stores(plan)["corp.com"].reason == (
+        "one identity store per forest: a.corp.com, corp.com, x.a.corp.com have no store (forest root from DNS names)")
+
+
+def test_r9_a_parents_rootdse_fact_is_followed_by_its_children(written: Any) -> None:
+    estate = Estate(jobs=[job(1, TEXT, ad("a.corp.com")), job(2, TEXT, ad("corp.com"))])
+    plan = blueprint(written, estate, ldap_roots={"corp.com": "com"}).plan
+    assert set(created_stores(plan)) == {"com"}
+    assert "forest root from LDAP rootDSE" in created_stores(plan)["com"].reason
+
+
+def test_r9_a_single_domain_whose_root_rootdse_confirms_is_a_forest(written: Any) -> None:
+    estate = Estate(jobs=[job(1, TEXT, ad("eu.example.org"))])
+    plan = blueprint(written, estate, ldap_roots={"eu.example.org": "eu.example.org"}).plan
+    assert created_stores(plan)["eu.example.org"].reason == (
+        "one identity store per forest: eu.example.org have no store (forest root from LDAP rootDSE)")
+    question = next(q for q in plan.questions if q.id == "forest:eu.example.org:serviceAccount")
+    assert "whole forest eu.example.org" in question.prompt
+
+
+def test_r9_a_parent_whose_only_child_is_another_forest_is_a_store_of_its_own_domain(written: Any) -> None:
+    estate = Estate(jobs=[job(1, TEXT, ad("corp.com")), job(2, TEXT, ad("a.corp.com"))])
+    plan = blueprint(written, estate, ldap_roots={"a.corp.com": "a.corp.com"}).plan
+    assert set(created_stores(plan)) == {"corp.com", "a.corp.com"}
+    assert created_stores(plan)["corp.com"].reason.endswith("(forest root from DNS names)")
+
+
+def test_r9_a_reader_goes_to_the_nearest_created_forest_store(written: Any) -> None:
+    estate = Estate(jobs=[job(1, TEXT, ad("corp.com")), job(2, TEXT, ad("a.corp.com")), job(3, ad("x.a.corp.com"), CSV)])
+    plan = blueprint(written, estate, ldap_roots={"a.corp.com": "a.corp.com"}).plan
+    assert item(plan, "SyncJob", "job-3").target == "a.corp.com"
+
+
+def test_r12_a_job_to_a_google_workspace_stores_domain_is_skipped_with_it(written: Any) -> None:
+    estate = Estate(stores=[store(1, "example.org", kind="GoogleWorkspace")], jobs=[job(1, TEXT, ad("Example.org."))])
+    plan = blueprint(written, estate).plan
+    skipped = item(plan, "SyncJob", "job-1")
+    assert (skipped.action, skipped.rule, skipped.target) == ("skip", "R12", None)
+    assert skipped.reason == "its identity store for example.org is not upgraded (Google Workspace)"
+    assert created_stores(plan) == {} and not plan.questions
+
+
+def test_r3_reasons_say_the_data_stays_in_the_source(written: Any) -> None:
+    estate = Estate(stores=[store(1, "corp.com", enabled=False)],
+                    jobs=[job(1, TEXT, ad("corp.com")), job(2, TEXT, ad("a.corp.com"))])
+    plan = blueprint(written, estate).plan
+    assert item(plan, "SyncJob", "job-1").reason == (
+        "corp.com has only a disabled identity store (Store 1); its data stays intact in the source")
+    assert item(plan, "SyncJob", "job-2").reason == (
+        "a.corp.com is in the forest of corp.com, whose identity store Store 1 is disabled; its data stays intact in "
+        "the source")
+
+
+def test_r8_a_directory_source_without_a_domain_is_kept_with_no_store(written: Any) -> None:
+    estate = Estate(stores=[store(1, "corp.com")], jobs=[job(1, Side("GenericLdap"), CSV)])
+    plan = blueprint(written, estate).plan
+    kept = item(plan, "SyncJob", "job-1")
+    assert (kept.action, kept.rule, kept.target) == ("move", "R8", None)
+    assert kept.reason == "its source names no domain; it is kept with no identity store"
 
 
 # --- rule tags, reasons, wording --------------------------------------------------------------------

