@@ -21,6 +21,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
@@ -291,6 +292,11 @@ def check_estate(estate: Estate, *, run: bool = True) -> None:
                 check_run(estate, written, settings_, second)
 
 
+# the full profile runs far longer than the suite's per-test timeout
+FULL_TIMEOUT = pytest.mark.timeout(0 if PROFILE == "full" else 600)
+
+
+@FULL_TIMEOUT
 @SETTINGS
 @given(estates())
 def test_generated_installations_keep_every_invariant(estate: Estate) -> None:
@@ -339,6 +345,7 @@ def run_modules(written: WrittenEstate, given: dict[str, Any], modules: list[str
     assert result.status == "Succeeded", (modules, [f for m in result.modules for f in m.failures])
 
 
+@FULL_TIMEOUT
 @settings(max_examples=ORDER_EXAMPLES, deadline=None, derandomize=PROFILE == "ci",
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(estates(with_ldap_facts=False), st.permutations(ORDER_MODULES))
