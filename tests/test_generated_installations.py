@@ -133,8 +133,12 @@ def check_plan(estate: Estate, blueprint: Blueprint, exp: Expected) -> None:
     seen = Counter((i.object_type, i.object_id) for i in items if (i.object_type, i.object_id) not in created)
     wanted = source_objects(estate)
     assert seen == wanted, f"objects lost or doubled: missing {wanted - seen}, extra {seen - wanted}"
+    modules = {"SyncJob": {"Synchronize"}, "JobCollection": {"Synchronize"}, "Report": {"Reports"},
+               "History": {"History"}, "MessagingProvider": {"Configuration"}, "WorkflowApprover": {"Configuration"},
+               "Schedule": {"Schedules", "Reports"}, "IdentityStore": {"Configuration", "Synchronize", "Reports"}}
     for item in items:
         assert item.reason and item.rule, f"item without reason or rule: {item}"
+        assert item.module in modules.get(item.object_type, {"Configuration"}), f"item in another module: {item}"
         if item.target is not None:
             assert item.target in item.reason, f"the reason names another store than {item.target!r}: {item}"
         assert "1 jobs" not in item.reason and "to chosen" not in item.reason, item

@@ -294,6 +294,26 @@ def test_a_collection_whose_jobs_are_all_skipped_is_skipped_and_a_partly_skipped
     assert [j.id for j in unit.payload["collection"].jobs] == ["job-3"]
 
 
+def test_a_collection_skipped_whole_says_why_and_the_rule(written: Any) -> None:
+    estate = Estate(stores=[store(1, "corp.com"), store(2, "old.com", enabled=False),
+                            store(3, "gw.com", kind="GoogleWorkspace")],
+                    collections=[CollectionSpec("c-old", "Old", [job(1, TEXT, ad("old.com")), job(2, TEXT, ad("old.com"))]),
+                                 CollectionSpec("c-gw", "Google", [job(3, TEXT, ad("gw.com"))]),
+                                 CollectionSpec("c-mix", "Both", [job(4, TEXT, ad("gw.com")), job(5, TEXT, ad("old.com"))]),
+                                 CollectionSpec("c-two", "Two", [job(6, TEXT, ad("corp.com")), job(7, TEXT, ad("corp.com"))])])
+    plan = blueprint(written, estate).plan
+    expected = {
+        "c-old": ("skip", "R3", "a collection of 2 jobs, every one skipped (a disabled identity store)"),
+        "c-gw": ("skip", "R12", "a collection of 1 job, every one skipped (its identity store is not upgraded)"),
+        "c-mix": ("skip", "R3", "a collection of 2 jobs, every one skipped (a disabled identity store)"),
+        "c-two": ("move", "R8", "a collection of 2 jobs, placed with its jobs in the identity store Store 1"),
+    }
+    for coll_id, want in expected.items():
+        got = item(plan, "JobCollection", coll_id)
+        assert (got.action, got.rule, got.reason) == want
+        assert got.module == "Synchronize"
+
+
 # --- R10: reports -----------------------------------------------------------------------------------
 def test_r10_the_reports_question_refuses_another_type_and_a_store_of_another_domain(written: Any) -> None:
     estate = Estate(server_domain="corp.com", stores=[store(1, "tenant.onmicrosoft.com", kind="MicrosoftAzure")],
