@@ -94,6 +94,31 @@ def test_r11_with_no_store_in_the_target_the_schedule_is_kept_without_one_and_no
     assert not plan.questions
 
 
+def test_r3_r12_a_schedule_whose_every_job_is_skipped_is_skipped_with_the_rule_that_skipped_them(
+        written: Any) -> None:
+    estate = Estate(stores=[store(1, "old.com", enabled=False), store(2, "gw.com", kind="GoogleWorkspace"),
+                            store(3, "corp.com")],
+                    jobs=[job(1, TEXT, ad("old.com")), job(2, TEXT, ad("gw.com")), job(3, TEXT, ad("corp.com"))],
+                    schedules=[ScheduleSpec(1, "Old", "Synchronize", None, [("Job", "job-1")]),
+                               ScheduleSpec(2, "Google", "Synchronize", None, [("Job", "job-2")]),
+                               ScheduleSpec(3, "Both", "Synchronize", None, [("Job", "job-2"), ("Job", "job-1")]),
+                               ScheduleSpec(4, "Live", "Synchronize", None, [("Job", "job-1"), ("Job", "job-3")])])
+    bp = blueprint(written, estate)
+    expected = {
+        "1": ("skip", "R3", "every job on it is skipped (a disabled identity store)"),
+        "2": ("skip", "R12", "every job on it is skipped (its identity store is not upgraded)"),
+        "3": ("skip", "R3", "every job on it is skipped (a disabled identity store)"),
+        "4": ("move", "R11", "the identity store Store 3 of its directory destinations; named SynchronizeJobPortal_Live"),
+    }
+    for sched_id, want in expected.items():
+        got = item(bp.plan, "Schedule", sched_id)
+        assert (got.action, got.rule, got.reason) == want
+        assert got.module == "Schedules"
+    live = next(u for u in bp.units if u.key == "Schedules/schedule:4")
+    assert (live.payload["newName"], live.payload["jobs"], live.payload["storeId"]) == (
+        "SynchronizeJobPortal_Live", ["job-3"], 3)
+
+
 # --- R8/R9: child domains of an existing store's forest ---------------------------------------------
 def test_r9_child_and_grandchild_domains_go_to_the_existing_store_of_their_forest(written: Any) -> None:
     estate = Estate(stores=[store(1, "corp.example.com")],

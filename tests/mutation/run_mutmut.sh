@@ -3,6 +3,7 @@
 # mutmut mutates a copy of the package: it runs in a scratch folder laid out as it expects
 # (the package at the top, tests beside it), never in the repository.
 #   tests/mutation/run_mutmut.sh [FILES_GLOB...]   (default: every file of planning/)
+# MUTATION_TESTS='"tests/a.py", "tests/b.py"' picks the tests; MUTANT_NAMES='pkg.mod.x_f*' the mutants.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
 scratch="${MUTATION_DIR:-/tmp/groupid-mutation}"
@@ -22,6 +23,7 @@ only=("$@")
 cd "$scratch"
 # plans only (no upgrade.run), 25 generated installations per test run: the tests that need no server
 export GROUPID_GENERATED_RUN=0 GROUPID_GENERATED_SHRINK=0 GROUPID_GENERATED_EXAMPLES="${GROUPID_GENERATED_EXAMPLES:-25}" TMPDIR=/dev/shm
-"$repo/.venv/bin/mutmut" run --max-children "${MUTATION_CHILDREN:-2}" || true
+# shellcheck disable=SC2086  # MUTANT_NAMES is a list of patterns
+"$repo/.venv/bin/mutmut" run --max-children "${MUTATION_CHILDREN:-2}" ${MUTANT_NAMES:-} || true
 "$repo/.venv/bin/mutmut" results --all true > results.txt || true
 echo "results in $scratch/results.txt"
