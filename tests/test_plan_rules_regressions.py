@@ -119,6 +119,46 @@ def test_r3_r12_a_schedule_whose_every_job_is_skipped_is_skipped_with_the_rule_t
         "SynchronizeJobPortal_Live", ["job-3"], 3)
 
 
+def test_r11_the_schedule_questions_say_why_and_offer_the_right_stores(written: Any) -> None:
+    estate = Estate(server_domain="corp.com", reports=["R"],
+                    stores=[store(1, "corp.com", kind="MicrosoftAzure"), store(2, "fabrikam.com")],
+                    jobs=[job(1, Side("SqlServer"), CSV), job(2, TEXT, ad("corp.com")), job(3, TEXT, ad("fabrikam.com"))],
+                    schedules=[ScheduleSpec(1, "Exports", "Synchronize", None, [("Job", "job-1")]),
+                               ScheduleSpec(2, "Two", "Synchronize", None, [("Job", "job-2"), ("Job", "job-3")]),
+                               ScheduleSpec(3, "Empty", "Synchronize", None, [])])
+    reports_store = {"reports:store": {"type": "ActiveDirectory", "domain": "corp.com", "name": "Reports",
+                                       "serviceAccount": {"userName": "X\\gmsa$"}}}
+    plan = blueprint(written, estate, reports_store).plan
+    asked = {q.id: q for q in plan.questions}
+    everything = [{"storeId": 1, "name": "Store 1"}, {"storeId": 2, "name": "Store 2"}]  # not the reports store
+    for qid, why, choices in (
+            ("schedule:1:store", "its jobs have only file-based destinations", everything),
+            ("schedule:2:store", "its jobs have directory destinations in different identity stores", everything),
+            ("schedule:3:store", "it runs no job of this installation", everything)):
+        q = asked[qid]
+        assert (q.module, q.rule, q.answer_kind, q.choices) == ("Schedules", "R11", "storeId", choices)
+        assert q.prompt == f"Identity store for schedule {q.object_name!r} ({why})"
+        sched = item(plan, "Schedule", qid.split(":")[1])
+        assert sched.reason == f"waits for the answer to {qid} ({why}); named SynchronizeJobPortal_{q.object_name}"
+    answered = blueprint(written, estate, {**reports_store, "schedule:1:store": 2}).plan
+    assert item(answered, "Schedule", "1").reason == (
+        "the identity store Store 2, chosen in the answer file (its jobs have only file-based destinations); "
+        "named SynchronizeJobPortal_Exports")
+
+
+def test_r11_a_schedule_kept_without_a_store_says_so_and_keeps_its_name(written: Any) -> None:
+    estate = Estate(jobs=[job(1, TEXT, CSV)],
+                    schedules=[ScheduleSpec(1, "Exports", "Synchronize", None, [("Job", "job-1")])])
+    bp = blueprint(written, estate)
+    assert item(bp.plan, "Schedule", "1").reason == (
+        "the target has no identity store to choose (its jobs have only file-based destinations); it is kept with "
+        "none; named SynchronizeJobPortal_Exports")
+    unit = next(u for u in bp.units if u.key == "Schedules/schedule:1")
+    assert (unit.payload["newName"], unit.payload["storeId"], unit.payload["jobs"]) == (
+        "SynchronizeJobPortal_Exports", None, ["job-1"])
+    assert item(bp.plan, "SyncJob", "job-1").reason == "neither side is a directory; it is kept with no identity store"
+
+
 # --- R8/R9: child domains of an existing store's forest ---------------------------------------------
 def test_r9_child_and_grandchild_domains_go_to_the_existing_store_of_their_forest(written: Any) -> None:
     estate = Estate(stores=[store(1, "corp.example.com")],
@@ -315,8 +355,16 @@ def test_a_collection_whose_jobs_are_all_skipped_is_skipped_and_a_partly_skipped
         "skip", "R3")
     mixed = item(bp.plan, "JobCollection", "c-some")
     assert (mixed.action, mixed.target) == ("move", "Store 1")
+    assert mixed.reason == ("a collection of 2 jobs, placed with its jobs in the identity store Store 1; 1 of its jobs "
+                            "are skipped (listed with the jobs)")
     unit = next(u for u in bp.units if u.key == "Synchronize/collection:c-some")
+    assert (unit.kind, unit.name, unit.requires) == ("collection", "Mixed", ["Configuration/store:1"])
     assert [j.id for j in unit.payload["collection"].jobs] == ["job-3"]
+    assert (unit.payload["storeId"], unit.payload["jobStores"], unit.payload["o365"]) == (1, {"job-3": 1},
+                                                                                          {"job-3": None})
+    whole = next(u for u in bp.units if u.key == "Synchronize/collection:c-all") if any(
+        u.key == "Synchronize/collection:c-all" for u in bp.units) else None
+    assert whole is None  # a collection skipped whole writes nothing
 
 
 def test_a_collection_skipped_whole_says_why_and_the_rule(written: Any) -> None:
