@@ -387,6 +387,17 @@ def test_a_collection_skipped_whole_says_why_and_the_rule(written: Any) -> None:
         assert got.module == "Synchronize"
 
 
+def test_r7_a_collection_job_carries_its_office_365_answer_into_the_collection_unit(written: Any) -> None:
+    estate = Estate(stores=[store(1, "corp.com")],
+                    collections=[CollectionSpec("c-mail", "Mail", [job(1, TEXT, ad("corp.com"), office365=True),
+                                                                   job(2, TEXT, ad("corp.com"))])])
+    answer = {"clientSecret": "s", "pfxFile": "app.pfx", "pfxPassword": "p"}
+    bp = blueprint(written, estate, {"job:job-1:o365Credentials": answer})
+    unit = next(u for u in bp.units if u.key == "Synchronize/collection:c-mail")
+    assert unit.payload["o365"]["job-2"] is None
+    assert unit.payload["o365"]["job-1"].client_secret.get_secret_value() == "s"
+
+
 # --- R10: reports -----------------------------------------------------------------------------------
 def test_r10_the_reports_question_refuses_another_type_and_a_store_of_another_domain(written: Any) -> None:
     estate = Estate(server_domain="corp.com", stores=[store(1, "tenant.onmicrosoft.com", kind="MicrosoftAzure")],
