@@ -9,6 +9,7 @@ rule it breaks.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,11 @@ def plan(sample: helpers.Sample) -> dict[str, Any]:
 
 
 def items(plan: dict[str, Any], module: str, object_type: str) -> dict[str, dict[str, Any]]:
-    """The module's items of one object type, by name (names are unique within a type here)."""
+    """The module's items of one object type, by name (names are unique within a type here; the
+    schedules the upgrade creates, one pair per Active Directory store, by ``name@store``)."""
     found = [i for i in plan["items"] if i["module"] == module and i["objectType"] == object_type]
-    by_name = {i["name"]: i for i in found}
+    by_name = {i["name"] + (f"@{i['target']}" if object_type == "Schedule" and i["action"] == "create" else ""): i
+               for i in found}
     assert len(by_name) == len(found), f"duplicate {object_type} names in {module}"
     return by_name
 
@@ -114,14 +117,16 @@ def test_r8_jobs_to_existing_stores_match_by_dns_name_case_insensitively(plan: d
     jobs = items(plan, "Synchronize", "SyncJob")
     for name in ("Fabrikam export", "Fabrikam mail users", "Partners to Fabrikam", "Weekly Fabrikam export"):
         assert (jobs[name]["action"], jobs[name]["rule"]) == ("move", "R8")
-        assert jobs[name]["reason"] == "moves to the identity store of fabrikam.example.com"
-    assert jobs["Contoso cloud users"]["reason"] == "moves to the identity store of contoso.onmicrosoft.com"
+        assert jobs[name]["reason"] == "moves to the identity store Fabrikam of fabrikam.example.com"
+        assert jobs[name]["target"] == "Fabrikam"
+    assert jobs["Contoso cloud users"]["reason"] == (
+        "moves to the identity store Contoso Cloud of contoso.onmicrosoft.com")
 
 
 def test_r8_a_trailing_dot_and_capitals_reach_the_same_forest_store(plan: dict[str, Any]) -> None:
     # "Sales.Corp.Example.Com." is written with capitals and a trailing dot in its job
     assert items(plan, "Synchronize", "SyncJob")["Sales feed"]["reason"] == (
-        "moves to the identity store created for sales.corp.example.com")
+        "moves to the identity store created for the forest corp.example.com (its destination sales.corp.example.com)")
     corp = items(plan, "Synchronize", "IdentityStore")["corp.example.com"]
     assert "sales.corp.example.com" in corp["reason"]
 
@@ -141,15 +146,17 @@ def test_r9_one_store_per_forest_and_one_per_undetermined_domain(plan: dict[str,
 
 def test_r9_siblings_whose_parent_is_no_destination_are_not_merged(plan: dict[str, Any]) -> None:
     jobs = items(plan, "Synchronize", "SyncJob")
-    assert jobs["Northwind EU"]["reason"].endswith("created for eu.northwind.example.org")
-    assert jobs["Northwind US"]["reason"].endswith("created for us.northwind.example.org")
+    for name, domain in (("Northwind EU", "eu.northwind.example.org"), ("Northwind US", "us.northwind.example.org")):
+        assert jobs[name]["reason"] == f"moves to the identity store created for the forest {domain} (its destination {domain})"
+        assert jobs[name]["target"] == domain
     assert "northwind.example.org" not in items(plan, "Synchronize", "IdentityStore")
 
 
 def test_r9_every_job_of_the_corp_forest_moves_to_its_store(plan: dict[str, Any]) -> None:
     jobs = items(plan, "Synchronize", "SyncJob")
-    corp_forest = {name: i["reason"].rsplit(" ", 1)[1] for name, i in jobs.items()
-                   if "created for" in i["reason"] and i["reason"].endswith("corp.example.com")}
+    side = re.compile(r"created for the forest corp\.example\.com \(its (?:destination|source) (\S+)\)$")
+    corp_forest = {name: m.group(1) for name, i in jobs.items() if (m := side.search(i["reason"]))}
+    assert all(jobs[name]["target"] == "corp.example.com" for name in corp_forest)
     assert corp_forest == {
         "Contractors to Child": "child.corp.example.com", "Corp export": "corp.example.com",
         "HR staff to Corp": "corp.example.com", "Sales feed": "sales.corp.example.com",
@@ -176,7 +183,7 @@ def test_r10_reports_bind_to_the_store_created_for_the_servers_forest(plan: dict
     assert set(reports) == {"Groups by owner", "Expired groups", "Users without manager"}
     for item in reports.values():
         assert (item["action"], item["rule"]) == ("move", "R10")
-        assert item["reason"] == "bound to the store created for the forest corp.example.com"
+        assert item["reason"] == "bound to the identity store created for the forest corp.example.com"
     assert "reports:store" not in questions(plan)
 
 
@@ -185,7 +192,8 @@ def test_r11_schedules_follow_their_directory_destinations(plan: dict[str, Any])
     schedules = items(plan, "Schedules", "Schedule")
     for name in ("Nightly HR", "Fabrikam mixed", "Nightly collection"):
         assert (schedules[name]["action"], schedules[name]["rule"]) == ("move", "R11")
-        assert schedules[name]["reason"].startswith("the identity store of its directory destinations")
+        assert schedules[name]["reason"].startswith(f"the identity store {schedules[name]['target']} of its "
+                                                    "directory destinations")
     assert "SynchronizeJobPortal_Nightly HR" in schedules["Nightly HR"]["reason"]
     assert "SmartGroup_Smart Group Update" in schedules["Smart Group Update"]["reason"]
 
@@ -228,8 +236,12 @@ def test_r12a_insights_becomes_entitlement_and_two_schedules_are_created(plan: d
     schedules = items(plan, "Schedules", "Schedule")
     assert (schedules["Insights"]["action"], schedules["Insights"]["rule"]) == ("transform", "R12a")
     assert "GroupID Entitlement" in schedules["Insights"]["reason"]
+    # for every Active Directory store of the target: the upgraded Fabrikam and the four created ones
     for name in ("Entitlement Scope", "Entitlement Temporary Permissions"):
-        assert (schedules[name]["action"], schedules[name]["rule"]) == ("create", "R12a")
+        for store in ("Fabrikam", "corp.example.com", "partner.example.net", "eu.northwind.example.org",
+                      "us.northwind.example.org"):
+            assert (schedules[f"{name}@{store}"]["action"], schedules[f"{name}@{store}"]["rule"]) == ("create", "R12a")
+    assert len([s for s in schedules if s.startswith("Entitlement ")]) == 10
 
 
 def test_r12a_log_levels_reset_to_error(plan: dict[str, Any]) -> None:

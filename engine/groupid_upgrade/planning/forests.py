@@ -37,3 +37,9 @@ def infer_forest_roots(domains: Iterable[str], ldap_roots: dict[str, str]) -> di
         else:
             result[domain] = (domain, "domain")
     return result
+
+
+def dns_ancestors(domain: str) -> list[str]:
+    """The DNS parents of ``domain``, nearest first: ``x.a.corp.com`` -> ``a.corp.com``, ``corp.com``, ``com``."""
+    labels = domain.split(".")
+    return [".".join(labels[i:]) for i in range(1, len(labels))]

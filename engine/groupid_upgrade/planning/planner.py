@@ -27,9 +27,10 @@ from ..model.installation import (
     normalize_domain,
     parse_connection_string,
 )
-from ..model.plan import Plan, PlanItem, PlanWarning, Question
+from ..model.plan import Plan, PlanAction, PlanItem, PlanWarning, Question
 from ..model.settings import AnswerFile, Credential, NewStoreAnswer, PfxCredentials
 from .forests import infer_forest_roots, is_dns_parent
+from .placement import Placement, StoreDirectory
 
 # Well-known approver GUIDs that replace variable approvers in 11 (R12a; docs/decisions.md).
 APPROVER_NAMESPACE = uuid.UUID("6c1d3f4e-9a0b-4c2d-8e7f-112233445566")
@@ -115,16 +116,17 @@ class Planner:
         self.asked: set[str] = set()
         # target store id -> (unit key that creates it, display name)
         self.target_stores: dict[int, tuple[str, str]] = {}
-        self.enabled_by_domain: dict[str, IdentityStore] = {}
-        self.disabled_domains: set[str] = set()
-        self.not_upgraded_domains: dict[str, IdentityStore] = {}
-        self.job_store: dict[str, int | None] = {}  # job id -> target store id (None: skipped)
+        self.ad_target_stores: set[int] = set()  # target stores of type Active Directory (R12a)
+        self.job_store: dict[str, int | None] = {}  # job id -> target store id (None: none, or skipped)
+        self.job_skipped: dict[str, str] = {}  # job id -> the rule that skipped it (R3, R12)
         self.new_store_by_root: dict[str, int] = {}
+        self.directory = StoreDirectory(snap.stores, facts.ldap_roots)
         self.failing_stores: set[int] = set()  # stores known at plan time to fail (R16)
         self.job_o365: dict[str, Any] = {}  # job id -> its Office 365 credentials answer (R7)
+        self.reports_domain = normalize_domain(snap.server_domain)  # R10: the reports' domain
 
     # --- helpers -----------------------------------------------------------------------------------
-    def item(self, module: str, action: str, object_type: str, object_id: str, name: str, reason: str,
+    def item(self, module: str, action: PlanAction, object_type: str, object_id: str, name: str, reason: str,
              target: str | None = None, rule: str | None = None) -> None:
         self.plan.items.append(PlanItem(module=module, action=action, object_type=object_type,
                                         object_id=str(object_id), name=name, reason=reason, target=target,
@@ -186,11 +188,18 @@ class Planner:
                 if isinstance(raw, int) or (isinstance(raw, str) and raw.isdigit()):
                     store_id = int(raw)
                     if choices is not None and store_id not in {c["storeId"] for c in choices}:
-                        return invalid(f"store {store_id} is not an Active Directory store of the target")
+                        return invalid(f"store {store_id} is not an Active Directory store for "
+                                       f"{self.reports_domain or 'the server domain'}")
                     return store_id, None
                 if isinstance(raw, dict) and raw.get("type", "ActiveDirectory") != "ActiveDirectory":
                     return invalid(f"reports can be bound only to an Active Directory store, not {raw.get('type')}")
-                return NewStoreAnswer.model_validate(raw), None
+                new_store = NewStoreAnswer.model_validate(raw)
+                domain = normalize_domain(new_store.domain) or ""
+                server = self.reports_domain
+                if server and domain != server and not is_dns_parent(domain, server):
+                    return invalid(f"the store would be for {domain}, but the reports are of {server} (give {server} "
+                                   "or its forest root)")
+                return new_store, None
         except (ValueError, TypeError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if hasattr(exc, "errors"):
@@ -203,10 +212,10 @@ class Planner:
         self.configuration()
         if "Synchronize" in self.modules or "Schedules" in self.modules or "Reports" in self.modules:
             self.synchronize(record="Synchronize" in self.modules)
-        if "Schedules" in self.modules:
-            self.schedules()
         if "Reports" in self.modules:
             self.reports()
+        if "Schedules" in self.modules:
+            self.schedules()
         if "History" in self.modules:
             self.history()
         for qid in sorted(set(self.answers.answers) - self.asked):
@@ -215,26 +224,34 @@ class Planner:
         names = {sid: name for sid, (_key, name) in self.target_stores.items()}
         return Blueprint(plan=self.plan, units=self.units, target_store_names=names, facts=self.facts)
 
+    def _not_upgraded(self, store: IdentityStore) -> tuple[str, str]:
+        """Why a store's objects are skipped, and the rule: disabled (R3) or Google Workspace (R12)."""
+        if not store.enabled:
+            return "R3", f"its identity store {store.name} is disabled; its data stays intact in the source"
+        return "R12", f"its identity store {store.name} is not upgraded (Google Workspace)"
+
     # Configuration: stores, messaging, settings, approvers, data sources, files (R3, R5, R6, R12a)
     def configuration(self) -> None:
         run = "Configuration" in self.modules
         for store in self.snap.stores:
             domain = normalize_domain(store.domain) or store.domain
-            if not store.enabled:
-                self.disabled_domains.add(domain)
+            if not store.enabled or store.type == StoreType.GOOGLE_WORKSPACE:
+                rule, why = self._not_upgraded(store)
                 self.item("Configuration", "skip", "IdentityStore", str(store.id), store.name,
                           "the identity store is disabled: disabled stores are not upgraded; its data stays "
-                          "intact in the source", rule="R3")
+                          "intact in the source" if rule == "R3" else
+                          "Google Workspace stores are not upgraded by the vendor", rule=rule)
+                if rule == "R12":
+                    self.warn("Configuration", f"Google Workspace identity store {store.name!r} is not upgraded; "
+                                               "create it again in 11.", store.name)
+                if store.messaging is not None:
+                    self.item("Configuration", "skip", "MessagingProvider", str(store.messaging.id),
+                              f"{store.messaging.type.value} of {store.name}", f"skipped with its store: {why}",
+                              rule=rule)
                 continue
-            if store.type == StoreType.GOOGLE_WORKSPACE:
-                self.not_upgraded_domains[domain] = store
-                self.item("Configuration", "skip", "IdentityStore", str(store.id), store.name,
-                          "Google Workspace stores are not upgraded by the vendor", rule="R12")
-                self.warn("Configuration", f"Google Workspace identity store {store.name!r} is not upgraded; "
-                                           "create it again in 11.", store.name)
-                continue
-            self.enabled_by_domain[domain] = store
             self.target_stores[store.id] = (store_unit_key(store.id), store.name)
+            if store.type == StoreType.ACTIVE_DIRECTORY:
+                self.ad_target_stores.add(store.id)
             error = None
             if store.connection_string:
                 try:
@@ -255,7 +272,8 @@ class Planner:
             if run:
                 self.item("Configuration", "fail" if error else "convert", "IdentityStore", str(store.id),
                           store.name, error.message if error else
-                          f"{store.type.value} store for {domain}, converted to the 11 model", rule="R3")
+                          f"{store.type.value} store for {domain}, converted to the 11 model",
+                          rule="R16" if error else "R2")
                 self.unit("Configuration", "store", f"store:{store.id}", store.name, store=store,
                           entra=creds, entraQuestion=f"entra:{store.id}:credentials", error=error)
             if store.messaging is not None and store.messaging.type != MessagingType.NONE:
@@ -270,10 +288,12 @@ class Planner:
         self._approvers()
         self._data_sources()
         for rel in self.snap.replication_files:
-            self.item("Configuration", "copy", "ReplicationAttributes", rel, rel, "replication-attribute file")
+            self.item("Configuration", "copy", "ReplicationAttributes", rel, rel, "replication-attribute file",
+                      rule="R2")
             self.unit("Configuration", "file", f"replication-file:{rel}", rel, area="replication", relative=rel)
         for rel in self.snap.password_exception_folders:
-            self.item("Configuration", "copy", "PasswordExceptionList", rel, rel, "password exception list")
+            self.item("Configuration", "copy", "PasswordExceptionList", rel, rel, "password exception list",
+                      rule="R2")
             self.unit("Configuration", "folder", f"password-exceptions:{rel}", rel, area="passwordExceptions",
                       relative=rel)
         for portal in self.snap.portals:
@@ -298,15 +318,22 @@ class Planner:
                              f"provider of {store.label}", store.name, "pfxCredentials", "R6")
         if run:
             self.item("Configuration", "convert", "MessagingProvider", str(msg.id), f"{msg.type.value} of {store.name}",
-                      "messaging provider converted with its store", target=store.name, rule="R6")
+                      f"messaging provider converted with its identity store {store.name}", target=store.name,
+                      rule="R6")
             self.unit("Configuration", "messaging", f"messaging:{msg.id}", f"{msg.type.value} of {store.name}",
                       provider=msg, storeId=store.id, o365=creds, requires=[store_unit_key(store.id)])
 
     def _approvers(self) -> None:
         sr = re.search(r"SR(\d+)", self.snap.product_version or "")
         sr1_or_later = self.snap.version == "10.0" and sr is not None and int(sr.group(1)) >= 1
+        stores = {s.id: s for s in self.snap.stores}
         for appr in self.snap.approvers:
             if appr.store_id not in self.target_stores:
+                store = stores.get(appr.store_id)
+                rule, why = self._not_upgraded(store) if store is not None else (
+                    "R16", f"its identity store {appr.store_id} does not exist in the source")
+                self.item("Configuration", "skip", "WorkflowApprover", str(appr.id), appr.workflow_name,
+                          f"skipped with its store: {why}", rule=rule)
                 continue
             if appr.approver_kind == "Variable" and sr1_or_later:
                 fixed = str(uuid.uuid5(APPROVER_NAMESPACE, appr.approver))
@@ -353,21 +380,13 @@ class Planner:
         return jobs
 
     # Synchronize: jobs to stores, new stores per forest (R3, R7, R8, R9)
-    def directory_side(self, job: SyncJob) -> str | None:
-        if job.destination.is_directory:
-            return normalize_domain(job.destination.domain)
-        if job.source.is_directory:
-            return normalize_domain(job.source.domain)
-        return None
-
     def synchronize(self, record: bool) -> None:
+        self.directory = StoreDirectory(self.snap.stores, self.facts.ldap_roots)
         jobs = self._all_live_jobs()
-        needing: dict[str, list[SyncJob]] = {}
+        needing: dict[str, list[SyncJob]] = {}  # destination domains with no store of their own or of their forest
         for job in jobs:
-            domain = self.directory_side(job)
-            if domain is None or domain in self.enabled_by_domain:
-                continue
-            if domain in self.disabled_domains or domain in self.not_upgraded_domains:
+            domain = job.destination_domain
+            if domain is None or self.directory.existing(domain) is not None:
                 continue
             needing.setdefault(domain, []).append(job)
         roots = infer_forest_roots(needing, self.facts.ldap_roots)
@@ -375,30 +394,23 @@ class Planner:
         for domain, (root, _how) in roots.items():
             forests.setdefault(root, []).append(domain)
         next_id = max([s.id for s in self.snap.stores] + [0]) + 1
-        new_store_of_domain: dict[str, int] = {}
         for root in sorted(forests):
-            existing = self.enabled_by_domain.get(root)
-            if existing is not None:
-                for d in forests[root]:
-                    new_store_of_domain[d] = existing.id
-                continue
             store_id = next_id
             next_id += 1
             self.new_store_by_root[root] = store_id
             domains = sorted(forests[root])
+            self.directory.add_new(root, store_id, domains)
             how = {roots[d][1] for d in domains}
             kind = "forest" if len(domains) > 1 or "ldap" in how or "dns" in how else "domain"
             name = f"{root}"
             self.target_stores[store_id] = (new_store_unit_key(root), name)
-            forest_jobs = sorted((j for d in domains for j in needing[d]), key=lambda j: j.name.lower())
+            self.ad_target_stores.add(store_id)
+            forest_jobs = sorted((j for d in domains for j in needing[d]), key=lambda j: (j.name.lower(), j.id))
             first = forest_jobs[0]
-            suggested = {"userName": first.destination.connection.get("UserName")
-                         or first.source.connection.get("UserName"), "passwordFromJob": first.id}
+            suggested = {"userName": first.destination.connection.get("UserName"), "passwordFromJob": first.id}
             answer = self.ask(f"forest:{root}:serviceAccount", "Synchronize",
                               f"Service account (read access on the whole {kind} {root}) for the identity store "
                               f"created for {', '.join(domains)}", root, "serviceAccount", "R9", suggested=suggested)
-            for d in domains:
-                new_store_of_domain[d] = store_id
             if record:
                 reason = (f"one identity store per {kind}: {', '.join(domains)} have no store"
                           f" (forest root from {'LDAP rootDSE' if 'ldap' in how else 'DNS names'})"
@@ -407,7 +419,7 @@ class Planner:
                 self.unit("Synchronize", "new-store", f"new-store:{root}", name, storeId=store_id, root=root,
                           domains=domains, serviceAccount=answer, jobsById={j.id: j for j in forest_jobs})
         for job in jobs + self.snap.templates + [j for c in self.snap.collection_templates for j in c.jobs]:
-            self._place_job(job, new_store_of_domain, record)
+            self._place_job(job, record)
         for coll in self.snap.collections + self.snap.collection_templates:
             self._place_collection(coll, record)
         for rel, err in self.snap.job_file_problems:
@@ -415,31 +427,25 @@ class Planner:
                 self.item("Synchronize", "fail", "JobFile", rel, rel, err.message, rule="R16")
                 self.unit("Synchronize", "job-file", f"job-file:{rel}", rel, error=err)
 
-    def _place_job(self, job: SyncJob, new_store_of_domain: dict[str, int], record: bool) -> None:
-        domain = self.directory_side(job)
-        store_id: int | None = None
-        reason: str
-        if domain is None:
-            reason = "neither side is a directory; it is kept with no identity store"
-        elif domain in self.enabled_by_domain:
-            store_id = self.enabled_by_domain[domain].id
-            reason = f"moves to the identity store of {domain}"
-        elif domain in new_store_of_domain:
-            store_id = new_store_of_domain[domain]
-            reason = f"moves to the identity store created for {domain}"
-        elif domain in self.disabled_domains:
-            self.job_store[job.id] = None
-            if record:
-                self.item("Synchronize", "skip", "SyncJob", job.id, job.name,
-                          f"its destination {domain} has only a disabled identity store", rule="R3")
-            return
-        else:
-            self.job_store[job.id] = None
-            if record:
-                self.item("Synchronize", "skip", "SyncJob", job.id, job.name,
-                          f"its identity store for {domain} is not upgraded (Google Workspace)", rule="R12")
-            return
+    def job_placement(self, job: SyncJob) -> Placement:
+        """A job goes with its directory destination; a job that only reads a directory goes to that
+        directory's store when there is one (none is created for it); a job with no directory side
+        has no store (R8, R9, R3)."""
+        if job.destination.is_directory:
+            return self.directory.place(job.destination_domain, "destination")
+        if job.source.is_directory:
+            return self.directory.place(normalize_domain(job.source.domain), "source")
+        return Placement("R8", "neither side is a directory; it is kept with no identity store")
+
+    def _place_job(self, job: SyncJob, record: bool) -> None:
+        placement = self.job_placement(job)
+        store_id = placement.store_id
         self.job_store[job.id] = store_id
+        if placement.skipped:
+            self.job_skipped[job.id] = placement.rule
+            if record:
+                self.item("Synchronize", "skip", "SyncJob", job.id, job.name, placement.reason, rule=placement.rule)
+            return
         o365 = None
         if job.messaging is not None and job.messaging.provider == MessagingType.OFFICE_365 and job.kind == "job":
             o365 = self.ask(f"job:{job.id}:o365Credentials", "Synchronize",
@@ -452,86 +458,134 @@ class Planner:
         if not record:
             return
         target = self.target_stores[store_id][1] if store_id is not None else None
-        self.item("Synchronize", "move", "SyncJob", job.id, job.name, reason, target=target, rule="R8")
+        reason = placement.reason if store_id is None else f"moves to {placement.reason}"
+        self.item("Synchronize", "move", "SyncJob", job.id, job.name, reason, target=target, rule=placement.rule)
         if job.collection_id is None:
             requires = [self.target_stores[store_id][0]] if store_id is not None else []
             self.unit("Synchronize", "job", f"job:{job.id}", job.name, job=job, storeId=store_id, o365=o365,
                       o365Question=f"job:{job.id}:o365Credentials", requires=requires)
 
     def _place_collection(self, coll: JobCollection, record: bool) -> None:
-        stores = {self.job_store.get(j.id) for j in coll.jobs} - {None}
-        store_id = min(stores) if len(stores) == 1 else None
+        live = [j for j in coll.jobs if j.id not in self.job_skipped]
+        stores = {s for j in live if (s := self.job_store.get(j.id)) is not None}
+        store_id = next(iter(stores)) if len(stores) == 1 else None
         if not record:
             return
+        count = f"a collection of {len(coll.jobs)} job{'' if len(coll.jobs) == 1 else 's'}"
+        if coll.jobs and not live:
+            rules = {self.job_skipped[j.id] for j in coll.jobs}
+            rule = "R12" if rules == {"R12"} else "R3"
+            self.item("Synchronize", "skip", "JobCollection", coll.id, coll.name,
+                      f"{count}, every one skipped (" + ("its identity store is not upgraded" if rule == "R12"
+                                                         else "a disabled identity store") + ")", rule=rule)
+            return
         target = self.target_stores[store_id][1] if store_id is not None else None
-        self.item("Synchronize", "move", "JobCollection", coll.id, coll.name,
-                  f"a collection of {len(coll.jobs)} jobs" + ("" if store_id else "; its jobs span no single store"),
-                  target=target, rule="R11")
+        if store_id is not None:
+            reason = f"{count}, placed with its jobs in the identity store {target}"
+        elif stores:
+            reason = f"{count} in {len(stores)} identity stores: the collection belongs to none (each job keeps its own)"
+        else:
+            reason = f"{count}, none of them in an identity store"
+        if len(live) < len(coll.jobs):
+            reason += f"; {len(coll.jobs) - len(live)} of its jobs are skipped (listed with the jobs)"
+        self.item("Synchronize", "move", "JobCollection", coll.id, coll.name, reason, target=target, rule="R8")
         requires = [self.target_stores[s][0] for s in sorted(stores)]
-        self.unit("Synchronize", "collection", f"collection:{coll.id}", coll.name, collection=coll, storeId=store_id,
-                  jobStores={j.id: self.job_store.get(j.id) for j in coll.jobs}, requires=requires,
-                  o365={j.id: self.job_o365.get(j.id) for j in coll.jobs})
+        # the skipped jobs stay in the source only: the collection is written with its other jobs
+        written = coll if len(live) == len(coll.jobs) else coll.model_copy(update={"jobs": live})
+        self.unit("Synchronize", "collection", f"collection:{coll.id}", coll.name, collection=written,
+                  storeId=store_id, jobStores={j.id: self.job_store.get(j.id) for j in live}, requires=requires,
+                  o365={j.id: self.job_o365.get(j.id) for j in live})
 
     # Schedules (R3, R11, R12a)
     def schedules(self) -> None:
         collections = {c.id: c for c in self.snap.collections}
         jobs = {j.id: j for j in self.snap.jobs}
+        stores = {s.id: s for s in self.snap.stores}
         for sched in self.snap.schedules:
             if sched.job_type == "Synchronize":
-                members = [jobs[j] for j in sched.job_ids if j in jobs]
-                for cid in sched.collection_ids:
-                    if cid in collections:
-                        members.extend(collections[cid].jobs)
-                live = [j for j in members if self.job_store.get(j.id, "missing") is not None]
-                if members and not live:
-                    self.item("Schedules", "skip", "Schedule", str(sched.id), sched.name,
-                              "every job on it is skipped (disabled identity store)", rule="R3")
-                    continue
-                dir_stores = sorted({self.job_store[j.id] for j in live
-                                     if j.destination.is_directory and self.job_store.get(j.id) is not None})
-                qid = f"schedule:{sched.id}:store"
-                if len(dir_stores) == 1:
-                    store_id, reason = dir_stores[0], "the identity store of its directory destinations"
-                else:
-                    if dir_stores:
-                        choices = [{"storeId": s, "name": self.target_stores[s][1]} for s in dir_stores]
-                        why = "its jobs have directory destinations in different identity stores"
-                    else:
-                        choices = [{"storeId": s, "name": n} for s, (_k, n) in sorted(self.target_stores.items())]
-                        why = "its jobs have only file-based destinations"
-                    store_id = self.ask(qid, "Schedules", f"Identity store for schedule {sched.name!r} ({why})",
-                                        sched.name, "storeId", "R11", choices=choices)
-                    reason = f"chosen in the answer file ({why})"
-                self._schedule_unit(sched, store_id, reason, SCHEDULE_PREFIX["Synchronize"] + sched.name)
+                self._synchronize_schedule(sched, jobs, collections)
                 continue
             if sched.store_id is not None and sched.store_id not in self.target_stores:
-                self.item("Schedules", "skip", "Schedule", str(sched.id), sched.name,
-                          "its identity store is disabled or not upgraded", rule="R3")
+                store = stores.get(sched.store_id)
+                rule, why = self._not_upgraded(store) if store is not None else (
+                    "R16", f"its identity store {sched.store_id} does not exist in the source")
+                self.item("Schedules", "skip", "Schedule", str(sched.id), sched.name, why, rule=rule)
                 continue
             if sched.job_type == "Insights":
+                target = self.target_stores[sched.store_id][1] if sched.store_id is not None else None
                 self.item("Schedules", "transform", "Schedule", str(sched.id), sched.name,
-                          "the Insights schedule becomes GroupID Entitlement", rule="R12a")
+                          "the Insights schedule becomes GroupID Entitlement"
+                          + (f", in the identity store {target}" if target else ""), target=target, rule="R12a")
                 self._schedule_unit(sched, sched.store_id, "renamed", "GroupID Entitlement", job_type="Entitlement",
                                     record=False)
                 continue
             prefix = SCHEDULE_PREFIX.get(sched.job_type, "")
-            self._schedule_unit(sched, sched.store_id, "stays with its identity store", prefix + sched.name)
+            name = self.target_stores[sched.store_id][1] if sched.store_id is not None else None
+            self._schedule_unit(sched, sched.store_id, f"stays with its identity store {name}" if name
+                                else "bound to no identity store", prefix + sched.name)
         # The 11 upgrade creates both Entitlement schedules; this product creates them for every
-        # upgraded Active Directory store (docs/decisions.md).
-        ad_stores = [st.id for st in self.snap.stores
-                     if st.id in self.target_stores and st.type == StoreType.ACTIVE_DIRECTORY]
-        for store_id in ad_stores:
-            for name in ("Entitlement Scope", "Entitlement Temporary Permissions"):
-                if store_id in self.failing_stores:
-                    self.item("Schedules", "skip", "Schedule", f"{name}:{store_id}", name,
-                              "its identity store fails to upgrade (see Configuration)",
-                              target=self.target_stores[store_id][1], rule="R16")
-                    continue
-                self.item("Schedules", "create", "Schedule", f"{name}:{store_id}", name,
-                          "created automatically by the 11 upgrade", target=self.target_stores[store_id][1],
-                          rule="R12a")
-                self.unit("Schedules", "new-schedule", f"new-schedule:{name}:{store_id}", name, storeId=store_id,
-                          name=name, requires=[self.target_stores[store_id][0]])
+        # Active Directory store of the target, upgraded or created (docs/decisions.md).
+        for store_id in sorted(self.ad_target_stores):
+            if self.target_stores[store_id][0].startswith("Reports/"):
+                continue  # created with the reports store, in the Reports module
+            self._entitlement_schedules("Schedules", store_id)
+
+    def _entitlement_schedules(self, module: str, store_id: int) -> None:
+        store_name = self.target_stores[store_id][1]
+        for name in ("Entitlement Scope", "Entitlement Temporary Permissions"):
+            if store_id in self.failing_stores:
+                self.item(module, "skip", "Schedule", f"{name}:{store_id}", name,
+                          f"its identity store {store_name} fails to upgrade (see Configuration)",
+                          target=store_name, rule="R16")
+                continue
+            self.item(module, "create", "Schedule", f"{name}:{store_id}", name,
+                      f"created automatically by the 11 upgrade for the identity store {store_name}",
+                      target=store_name, rule="R12a")
+            self.unit(module, "new-schedule", f"new-schedule:{name}:{store_id}", name, storeId=store_id,
+                      name=name, requires=[self.target_stores[store_id][0]])
+
+    def _synchronize_schedule(self, sched: Schedule, jobs: dict[str, SyncJob],
+                              collections: dict[str, JobCollection]) -> None:
+        members = [jobs[j] for j in sched.job_ids if j in jobs]
+        for cid in sched.collection_ids:
+            if cid in collections:
+                members.extend(collections[cid].jobs)
+        live = [j for j in members if j.id not in self.job_skipped]
+        if members and not live:
+            rules = {self.job_skipped[j.id] for j in members}
+            rule = "R12" if rules == {"R12"} else "R3"
+            self.item("Schedules", "skip", "Schedule", str(sched.id), sched.name,
+                      "every job on it is skipped (" + ("its identity store is not upgraded" if rule == "R12"
+                                                        else "a disabled identity store") + ")", rule=rule)
+            return
+        dir_stores = sorted({s for j in live if j.destination.is_directory
+                             and (s := self.job_store.get(j.id)) is not None})
+        new_name = SCHEDULE_PREFIX["Synchronize"] + sched.name
+        if len(dir_stores) == 1:
+            store_id = dir_stores[0]
+            reason = f"the identity store {self.target_stores[store_id][1]} of its directory destinations"
+            self._schedule_unit(sched, store_id, reason, new_name)
+            return
+        if dir_stores:
+            choices = [{"storeId": s, "name": self.target_stores[s][1]} for s in dir_stores]
+            why = "its jobs have directory destinations in different identity stores"
+        else:
+            # the stores of Configuration and Synchronize (Schedules needs both); not a store the
+            # Reports module creates, which a run without Reports does not know
+            choices = [{"storeId": s, "name": n} for s, (key, n) in sorted(self.target_stores.items())
+                       if not key.startswith("Reports/")]
+            why = "its jobs have only file-based destinations" if live else "it runs no job of this installation"
+        qid = f"schedule:{sched.id}:store"
+        if not choices:
+            # no identity store in the target at all: nothing to choose from (docs/decisions.md)
+            self._schedule_unit(sched, None, f"the target has no identity store to choose ({why}); it is kept with "
+                                             "none", new_name)
+            return
+        store_id = self.ask(qid, "Schedules", f"Identity store for schedule {sched.name!r} ({why})",
+                            sched.name, "storeId", "R11", choices=choices)
+        reason = (f"the identity store {self.target_stores[store_id][1]}, chosen in the answer file ({why})"
+                  if store_id is not None else f"waits for the answer to {qid} ({why})")
+        self._schedule_unit(sched, store_id, reason, new_name)
 
     def _schedule_unit(self, sched: Schedule, store_id: int | None, reason: str, new_name: str, *,
                        job_type: str | None = None, record: bool = True) -> None:
@@ -542,7 +596,7 @@ class Planner:
         requires = [self.target_stores[store_id][0]] if store_id is not None else []
         self.unit("Schedules", "schedule", f"schedule:{sched.id}", sched.name, schedule=sched, storeId=store_id,
                   newName=new_name, jobType=job_type or sched.job_type, requires=requires,
-                  jobs=[j for j in sched.job_ids if self.job_store.get(j) is not None],
+                  jobs=[j for j in sched.job_ids if j not in self.job_skipped],
                   collections=list(sched.collection_ids))
 
     # History (R3, R14)
@@ -552,50 +606,58 @@ class Planner:
             count = rows.get(store.id, 0)
             if store.id in self.target_stores and store.id not in self.failing_stores:
                 self.item("History", "move", "History", str(store.id), f"history of {store.name}",
-                          f"{count} rows into the 11 format, the target database and Elasticsearch (or its outbox)",
-                          target=store.name, rule="R14")
+                          f"{count} rows into the 11 format, the target database and Elasticsearch (or its outbox)"
+                          f" of the identity store {store.name}", target=store.name, rule="R14")
                 self.unit("History", "history", f"store:{store.id}", f"history of {store.name}", storeId=store.id,
                           storeName=store.name, rows=count, requires=[store_unit_key(store.id)])
-            else:
-                why = "its identity store is disabled" if not store.enabled else "its identity store is not upgraded"
+            elif store.id in self.failing_stores:
                 self.item("History", "skip", "History", str(store.id), f"history of {store.name}",
-                          f"{count} rows skipped: {why}", rule="R3")
+                          f"{count} rows skipped: its identity store fails to upgrade (see Configuration)", rule="R16")
+            else:
+                rule, why = self._not_upgraded(store)
+                self.item("History", "skip", "History", str(store.id), f"history of {store.name}",
+                          f"{count} rows skipped: {why}", rule=rule)
 
     # Reports (R10)
     def reports(self) -> None:
         if not self.snap.reports:
             return
-        domain = normalize_domain(self.snap.server_domain) or ""
+        domain = self.reports_domain
         store_id: int | None = None
-        store = self.enabled_by_domain.get(domain)
-        if store is not None and store.type == StoreType.ACTIVE_DIRECTORY:
-            store_id, why = store.id, f"the Active Directory store of {domain}"
-        else:
-            for root, sid in self.new_store_by_root.items():
-                if domain == root or is_dns_parent(root, domain):
-                    store_id, why = sid, f"the store created for the forest {root}"
-                    break
-        new_store: NewStoreAnswer | None = None
+        why = ""
+        placement = self.directory.existing(domain) if domain else None
+        if placement is not None and placement.skipped and placement.rule == "R3":
+            for rep in self.snap.reports:
+                self.item("Reports", "skip", "Report", str(rep.id), rep.name,
+                          f"the reports of {placement.reason}", rule="R3")
+            return
+        if placement is not None and placement.store_id is not None:
+            if placement.store_id in self.ad_target_stores:
+                store_id, why = placement.store_id, placement.reason
+        elif placement is None and domain is not None:
+            root = self.directory.covering(domain)
+            if root is not None:
+                store_id = self.new_store_by_root[root]
+                why = f"the identity store created for the forest {root}"
         if store_id is None:
-            ad = [{"storeId": s.id, "name": s.name} for s in self.snap.stores
-                  if s.enabled and s.type == StoreType.ACTIVE_DIRECTORY and s.id in self.target_stores]
             answer = self.ask("reports:store", "Reports",
-                              f"Active Directory identity store for the reports of {domain or 'the server domain'} "
-                              "(an existing store id, or a new Active Directory store to create)", domain,
-                              "reportsStore", "R10", choices=ad)
-            if isinstance(answer, int):
-                store_id, why = answer, "chosen in the answer file"
-            elif isinstance(answer, NewStoreAnswer):
-                new_store = answer
-                store_id = max(list(self.target_stores) + [s.id for s in self.snap.stores]) + 1
+                              f"Active Directory identity store to create for the reports of "
+                              f"{domain or 'the server domain'} (none exists for it)", domain or "",
+                              "reportsStore", "R10", choices=[])
+            if isinstance(answer, NewStoreAnswer):
+                store_id = max(list(self.target_stores) + [s.id for s in self.snap.stores] + [0]) + 1
                 root = normalize_domain(answer.domain) or answer.domain
-                self.target_stores[store_id] = (f"Reports/new-store:{root}", answer.name or root)
-                why = "a new Active Directory store, as the answer file says"
-                self.item("Reports", "create", "IdentityStore", str(store_id), answer.name or root,
-                          "created for the reports (R10)", rule="R10")
-                self.unit("Reports", "new-store", f"new-store:{root}", answer.name or root, storeId=store_id,
+                name = answer.name or root
+                self.target_stores[store_id] = (f"Reports/new-store:{root}", name)
+                self.ad_target_stores.add(store_id)
+                why = f"the identity store {name}, created for the reports as the answer file says"
+                self.item("Reports", "create", "IdentityStore", str(store_id), name,
+                          f"an Active Directory store for {root}, created for the reports", rule="R10")
+                self.unit("Reports", "new-store", f"new-store:{root}", name, storeId=store_id,
                           root=root, domains=[root], serviceAccount={"credential": answer.service_account,
                                                                      "passwordFromJob": None}, jobsById={})
+                # its Entitlement schedules come with it, whichever run creates it (R2: any order)
+                self._entitlement_schedules("Reports", store_id)
         for rep in self.snap.reports:
             target = self.target_stores[store_id][1] if store_id is not None else None
             self.item("Reports", "move", "Report", str(rep.id), rep.name, f"bound to {why}" if store_id else
@@ -603,7 +665,6 @@ class Planner:
             requires = [self.target_stores[store_id][0]] if store_id is not None else []
             self.unit("Reports", "report", f"report:{rep.id}", rep.name, report=rep, storeId=store_id,
                       requires=requires)
-        _ = new_store
 
 
 def _connection_text(provider: str, connection: dict[str, str]) -> str:

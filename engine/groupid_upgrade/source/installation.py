@@ -29,7 +29,7 @@ from ..planning.versions import normalize_source_version
 from ..storage.sql import Database, open_sqlite, open_sqlserver, sqlserver_connection_string
 from . import schema
 from .dtmconfig import read_dtmconfig
-from .layout import DTMCONFIG_SUFFIX, JOB_FOLDERS, InstallationLayout
+from .layout import DTMCONFIG_SUFFIX, JOB_FOLDERS, InstallationLayout, default_folders
 
 
 def open_database(settings: SqliteDatabase | SqlServerDatabase, *, read_only: bool, role: str,
@@ -124,23 +124,19 @@ class SourceInstallation:
     def __init__(self, settings: SourceSettings) -> None:
         self.settings = settings
         self.version = normalize_source_version(settings.version)
-        if settings.program_files is None or settings.program_data is None:
-            raise EngineError(
-                "SourceFolderNotFound",
-                "The answer file does not name the source's programFiles and programData folders.",
-                target="source.programFiles / source.programData",
-                recommended_action="Set both in the answer file (the defaults are the Windows folders "
-                r"C:\Program Files\Imanami\GroupID <v> and C:\ProgramData\Imanami\GroupID <v>).",
-            )
-        self.layout = InstallationLayout(Path(settings.program_files), Path(settings.program_data))
+        default_files, default_data = default_folders(self.version)
+        program_files = settings.program_files if settings.program_files is not None else default_files
+        program_data = settings.program_data if settings.program_data is not None else default_data
+        self.layout = InstallationLayout(Path(program_files), Path(program_data))
         for label, folder in (("programFiles", self.layout.program_files), ("programData", self.layout.program_data)):
             if not folder.is_dir():
                 raise EngineError(
                     "SourceFolderNotFound",
                     f"The source folder {folder} (source.{label}) does not exist.",
                     target=str(folder),
-                    recommended_action=f"Point source.{label} at the GroupID {self.version} folder; on a "
-                    "different box, copy it from the old server first.",
+                    recommended_action=f"Point source.{label} at the GroupID {self.version} folder (without "
+                    "it, the default folder of the version is used); on a different box, copy it from the old "
+                    "server first.",
                 )
         self.db = SourceDatabase(open_database(settings.database, read_only=True, role="source"))
         try:

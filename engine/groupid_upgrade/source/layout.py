@@ -36,6 +36,17 @@ def default_roots(version: str) -> tuple[PureWindowsPath, PureWindowsPath]:
     )
 
 
+def default_folders(version: str) -> tuple[Path, Path]:
+    """R1: the vendor's folders on this machine, from its ``ProgramFiles``/``ProgramData``
+    (Windows sets both; elsewhere they are read the same way, defaulting to the Windows paths)."""
+    program_files = os.environ.get("ProgramFiles")  # noqa: SIM112
+    program_data = os.environ.get("ProgramData")  # noqa: SIM112
+    windows_files, windows_data = default_roots(version)
+    name = version_folder_name(version)
+    return (Path(program_files, "Imanami", name) if program_files else Path(str(windows_files)),
+            Path(program_data, "Imanami", name) if program_data else Path(str(windows_data)))
+
+
 @dataclass(frozen=True)
 class InstallationLayout:
     program_files: Path

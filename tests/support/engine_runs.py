@@ -1,0 +1,83 @@
+"""Planning and running a written estate the way ``upgrade.plan`` and ``upgrade.run`` do, with
+rootDSE facts injected (they come from servers, which these tests do not start)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from groupid_upgrade.answerfile import load_answer_file
+from groupid_upgrade.model.settings import AnswerFile
+from groupid_upgrade.planning.modules import resolve_modules
+from groupid_upgrade.planning.planner import Blueprint, Facts, build_plan
+from groupid_upgrade.planning.versions import check_upgrade_path
+from groupid_upgrade.source.installation import SourceInstallation
+from groupid_upgrade.upgrade.inventory import take_inventory
+from groupid_upgrade.upgrade.run_method import RUNNABLE_MODULES
+from groupid_upgrade.upgrade.snapshot import take_snapshot
+
+from .installations import PFX_PASSWORD, WrittenEstate
+
+_PFX: dict[str, str] = {}
+
+
+def pfx_file() -> str:
+    """One valid PFX for every credential answer (R5..R7 check it opens and holds a key)."""
+    if not _PFX:
+        from groupid_upgrade.sample.certificates import write_pfx
+
+        folder = Path(tempfile.mkdtemp(prefix="generated-pfx-"))
+        write_pfx(folder / "app.pfx", "CN=Generated app", PFX_PASSWORD, seed=17)
+        _PFX["path"] = str(folder / "app.pfx")
+    return _PFX["path"]
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def tree_checksums(root: Path) -> dict[str, str]:
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def plan_estate(written: WrittenEstate, answers: dict[str, Any], ldap_roots: dict[str, str]
+                ) -> tuple[AnswerFile, Blueprint]:
+    """The answer file with ``answers``, and its blueprint computed with rootDSE ``ldap_roots``."""
+    settings_ = load_answer_file(written.answer_file, inline=None, overrides={"answers": answers})
+    source_version, target_version = check_upgrade_path(settings_.source.version, settings_.target.version)
+    modules = resolve_modules(settings_.modules, available=RUNNABLE_MODULES)
+    with SourceInstallation(settings_.source) as source:
+        sync = source.synchronize()
+        inventory = take_inventory(source, sync)
+        snapshot = take_snapshot(source, sync)
+    blueprint = build_plan(snapshot, settings_, Facts(ldap_roots=dict(ldap_roots)), modules, source_version,
+                           target_version, inventory)
+    return settings_, blueprint
+
+
+def absolute_settings(data: dict[str, Any], root: Path) -> dict[str, Any]:
+    """The inline settings of a run: paths made absolute (inline settings have no folder of their own)."""
+    out = {**data, "source": dict(data["source"]), "target": dict(data["target"])}
+    for side in ("source", "target"):
+        section = out[side]
+        section["database"] = {**section["database"], "path": str(root / section["database"]["path"])}
+        for key in ("programFiles", "programData"):
+            if key in section:
+                section[key] = str(root / section[key])
+    return out
