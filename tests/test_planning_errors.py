@@ -83,10 +83,10 @@ def test_r2_no_module_says_what_to_give() -> None:
 
 
 def test_r2_an_unknown_module_is_named_with_the_known_ones() -> None:
-    assert refusal(lambda: resolve_modules(["Configuration", " Portals "])) == (
+    assert refusal(lambda: resolve_modules(["Configuration", " Xyzzy "])) == (
         "ModuleUnknown",
-        "Module 'Portals' is unknown; the modules are Everything or Configuration, Synchronize, Schedules, Reports, "
-        "History, Groups.", "modules: Portals", "Correct the module name.")
+        "Module 'Xyzzy' is unknown; the modules are Everything or Configuration, Synchronize, Schedules, Reports, "
+        "History, Groups.", "modules: Xyzzy", "Correct the module name.")
 
 
 def test_r2_a_module_this_version_cannot_run_is_named() -> None:
