@@ -38,8 +38,8 @@ CASES = [
              "*never imports a module from the caller*"),
     Reverted("stderr lines written at the caller's Debug preference (Inquire prompts on 5.1)",
              "private/EngineProcess.ps1",
-             "        if ($show) { Write-Debug -Message \"groupid-upgrade: $errorLine\" }",
-             "        if ($show) { $Engine.Cmdlet.WriteDebug(\"groupid-upgrade: $errorLine\") }",
+             "    $DebugPreference = 'Continue'\n",
+             "    $null = $show\n",
              "*Debug at Inquire never prompts*"),
     Reverted("a relative pfxFile inside -Secret sent as given (resolved later against the answer file's folder)",
              "private/Requests.ps1",
@@ -68,8 +68,8 @@ CASES = [
              "*reuses it for every later cmdlet call*"),
     Reverted("client errors thrown from a private function (its file in the error's position)",
              "private/Find-GroupIDEngine.ps1",
-             "    $Cmdlet.ThrowTerminatingError((New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target 'groupid-upgrade' `",
-             "    throw ((New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target 'groupid-upgrade' `",
+             "                $Cmdlet.ThrowTerminatingError((New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target $value `",
+             "                throw ((New-GroupIDClientErrorRecord -ErrorId 'EngineNotFound' -Message $message -Target $value `",
              "*names every place it looked when the engine is not found, from the cmdlet*"),
 ]
 

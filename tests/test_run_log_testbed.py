@@ -15,7 +15,7 @@ from groupid_upgrade.reporting import CollectingReporter
 from groupid_upgrade.run_log import RUN_LOG_NAME
 from groupid_upgrade.storage.search import SearchClient
 from groupid_upgrade.upgrade.run_method import run_upgrade
-from test_groups import prepared_sample
+from test_groups import envs, prepared_sample, restore_seeded_groups  # noqa: F401 - fixtures used below
 from test_run_log import parse
 
 pytest_plugins = ["tests.testbed.fixtures_samba", "tests.testbed.fixtures_es"]
@@ -24,7 +24,9 @@ pytestmark = pytest.mark.testbed
 
 def test_groups_finished_and_outbox_drained_are_logged(samba_corp: dict[str, str], samba_fabrikam: dict[str, str],
                                                        es_node: object, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       restore_seeded_groups: None) -> None:
+    # restore_seeded_groups: the Groups module upgrades the seeded groups; later tests read them as seeded.
     monkeypatch.setenv("GROUPID_UPGRADE_LOG_DIR", str(tmp_path / "engine-logs"))
     answer_file = prepared_sample(tmp_path / "sample", {"corp": samba_corp, "fabrikam": samba_fabrikam}, None)
     first = run_upgrade(load_answer_file(answer_file), CollectingReporter())  # no Elasticsearch: the outbox fills
