@@ -22,11 +22,11 @@ pytest_plugins = ["tests.testbed.fixtures_samba", "tests.testbed.fixtures_es"]
 pytestmark = pytest.mark.testbed
 
 
+# The Groups module upgrades the seeded groups; later tests read them as seeded, so they are put back.
+@pytest.mark.usefixtures("restore_seeded_groups")
 def test_groups_finished_and_outbox_drained_are_logged(samba_corp: dict[str, str], samba_fabrikam: dict[str, str],
                                                        es_node: object, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       restore_seeded_groups: None) -> None:
-    # restore_seeded_groups: the Groups module upgrades the seeded groups; later tests read them as seeded.
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GROUPID_UPGRADE_LOG_DIR", str(tmp_path / "engine-logs"))
     answer_file = prepared_sample(tmp_path / "sample", {"corp": samba_corp, "fabrikam": samba_fabrikam}, None)
     first = run_upgrade(load_answer_file(answer_file), CollectingReporter())  # no Elasticsearch: the outbox fills
