@@ -10,7 +10,7 @@ BeforeAll {
     function New-MockedEngine {
         param($Cmdlet)
         @{ Cmdlet = $Cmdlet; Busy = $false; Dedicated = $false; Running = $null; RunningMethod = $null; Closed = $false
-            Quiet = $false; RecordsWritten = 0; ProcessId = 0; LastUsed = [datetime]::UtcNow; Activities = @{}; ActivityBase = 0x4700 }
+            Quiet = $false; ProcessId = 0; LastUsed = [datetime]::UtcNow; Activities = @{}; ActivityBase = 0x4700 }
     }
     function New-Answer {
         param($Result, $ErrorObject)

@@ -43,6 +43,9 @@ function Invoke-GroupIDEngineRequest {
     $line = $null
     $request = $null
     if (-not $sent) {
+        # The engine is gone before it read the request: read to the end of its output first, so
+        # the error names its last diagnostics.
+        [void](Read-GroupIDEngineMessage -Engine $Engine -Deadline ([datetime]::UtcNow.AddSeconds(3)))
         Stop-GroupIDEngine -Engine $Engine -Kill
         $Engine.Cmdlet.ThrowTerminatingError((New-GroupIDEngineExitedError -Engine $Engine -Method $Method))
     }
@@ -194,7 +197,6 @@ function Invoke-GroupIDRecord {
             $cmdlet.WriteWarning("${Type}: " + ($fields -join ', '))
         }
         default {
-            $Engine.RecordsWritten++
             $cmdlet.WriteObject($object)
         }
     }
@@ -299,8 +301,7 @@ function New-GroupIDEngineExitedError {
 
     $exitCode = 'unknown'
     if ($null -ne $Engine.ExitCode) { $exitCode = $Engine.ExitCode }
-    $tail = @($Engine.StderrTail) -join ' | '
-    if (-not $tail) { $tail = '(nothing on stderr)' }
+    $tail = Get-GroupIDEngineStderrTail -Engine $Engine
     New-GroupIDClientErrorRecord -ErrorId 'EngineExited' -Target $Engine.FilePath `
         -Message "The GroupID upgrade engine ended during $Method (exit code $exitCode). Its last diagnostics: $tail" `
         -RecommendedAction 'Look at the engine log named in the diagnostics; run the command again to resume.'

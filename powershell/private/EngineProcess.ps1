@@ -84,7 +84,6 @@ function Start-GroupIDEngine {
         Closed         = $false
         Hello          = $null
         ExitCode       = $null
-        RecordsWritten = 0
         Busy           = $false
         Dedicated      = $false
         Started        = [datetime]::UtcNow
