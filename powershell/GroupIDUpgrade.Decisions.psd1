@@ -137,6 +137,8 @@
         DatabaseSchemaUnknown          = @{ Category = 'InvalidData'; Scope = 'Request' }
         TargetWriteFailed              = @{ Category = 'WriteError'; Scope = 'Request' }
         TargetLocked                   = @{ Category = 'ResourceBusy'; Scope = 'Request' }
+        TargetInUse                    = @{ Category = 'ResourceBusy'; Scope = 'Request' }
+        SourceFileUnreadable           = @{ Category = 'ReadError'; Scope = 'Item' }
         DtmConfigInvalid               = @{ Category = 'InvalidData'; Scope = 'Item' }
         XmlEntitiesForbidden           = @{ Category = 'SecurityError'; Scope = 'Item' }
         ConnectionStringInvalid        = @{ Category = 'InvalidData'; Scope = 'Item' }

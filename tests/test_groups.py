@@ -731,8 +731,8 @@ def test_r13_a_concurrent_change_during_a_run_fails_that_group_alone(bed: Bed, o
     """Through the pipeline: another writer changes one group after the batch was read; that group is
     Failed with GroupChangedConcurrently and keeps the other writer's value, the rest are upgraded."""
     from groupid_upgrade.groups import selection as sel
-    from groupid_upgrade.groups.method import directories_for, target_stores
     from groupid_upgrade.groups.pipeline import GroupPipeline
+    from groupid_upgrade.groups.stores import directories_for, target_stores
 
     victim = own.groups["PE-6"]
 

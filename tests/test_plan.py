@@ -15,7 +15,8 @@ from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.errors import CATALOG, ENGINE_ERROR, INVALID_PARAMS, Cancelled, EngineError
 from groupid_upgrade.model.plan import Plan
 from groupid_upgrade.reporting import CollectingReporter
-from groupid_upgrade.upgrade.plan_method import PlanParams, compute_plan, plan_handler
+from groupid_upgrade.upgrade.blueprint import compute_plan
+from groupid_upgrade.upgrade.plan_method import PlanParams, plan_handler
 
 pytest_plugins = ["helpers"]
 

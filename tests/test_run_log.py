@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sqlite3
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import pytest
 import helpers
 from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.errors import Cancelled, EngineError
+from groupid_upgrade.faults import ENV
 from groupid_upgrade.reporting import CollectingReporter
 from groupid_upgrade.run_log import RUN_EVENTS, RUN_LOG_NAME
 from groupid_upgrade.upgrade.run_method import run_upgrade
@@ -78,6 +81,12 @@ def fast_progress(monkeypatch: pytest.MonkeyPatch, engine_log_dir: Path) -> None
 def test_every_event_kind_of_the_run_log(faults_sample: helpers.Sample, engine_log_dir: Path, tmp_path: Path,
                                          fast_progress: None) -> None:
     sample = helpers.Sample(helpers.copy_sample(faults_sample.root, tmp_path / "faults"))
+    # 0. killed part-way (its run row is left open, its lock described): the next run takes the lock over
+    # and ends that row as Interrupted
+    killed = subprocess.run([*helpers.ENGINE, "run", "--answer-file", str(sample.answer_file)], capture_output=True,
+                            text=True, env={**helpers.engine_env(engine_log_dir), ENV: "unit-before-write:3"},
+                            timeout=helpers.SUBPROCESS_TIMEOUT, stdin=subprocess.DEVNULL)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
     # 1. cancelled by a client, 2. interrupted by Ctrl+C, both part-way
     with pytest.raises(Cancelled):
         run_upgrade(load_answer_file(sample.answer_file), StopAt(5, "cancel"))
@@ -97,7 +106,12 @@ def test_every_event_kind_of_the_run_log(faults_sample: helpers.Sample, engine_l
     seen = {e["event"] for e in entries}
     assert seen == set(RUN_EVENTS) - NEEDS_SERVERS, sorted(set(RUN_EVENTS) - NEEDS_SERVERS - seen)
     ids = run_ids(sample)
-    assert len(ids) == 4 and {e["runId"] for e in entries} == {*ids, entries[-1]["runId"]}
+    assert len(ids) == 5 and {e["runId"] for e in entries} == {*ids, entries[-1]["runId"]}
+    killed_id = entries[0]["runId"]
+    taken_over = [e for e in entries if e["event"] == "lock-taken-over"]
+    assert len(taken_over) == 1 and killed_id in taken_over[0]["holder"]
+    closed = [e for e in entries if e["event"] == "run-closed-as-interrupted"]
+    assert [e["interruptedRunId"] for e in closed] == [killed_id]
     # each run ends with exactly one end event, and the log says how it ended
     ends = [e for e in entries if e["event"] in ("run-finished", "run-cancelled", "run-interrupted", "run-failed")]
     assert [e["event"] for e in ends] == ["run-cancelled", "run-interrupted", "run-finished", "run-finished",
@@ -116,7 +130,7 @@ def test_every_event_kind_of_the_run_log(faults_sample: helpers.Sample, engine_l
     with sqlite3.connect(sample.root / "target" / "GroupID11.db") as conn:
         stops = dict(conn.execute("SELECT RunId, Status FROM Upg_RunStop").fetchall())
         statuses = dict(conn.execute("SELECT RunId, Status FROM Upg_Run").fetchall())
-    assert stops == {ends[0]["runId"]: "Cancelled", ends[1]["runId"]: "Interrupted"}
+    assert stops == {killed_id: "Interrupted", ends[0]["runId"]: "Cancelled", ends[1]["runId"]: "Interrupted"}
     assert statuses[ends[2]["runId"]] == ends[2]["status"] == "PartiallySucceeded"
 
 

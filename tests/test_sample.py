@@ -18,7 +18,7 @@ from groupid_upgrade.answerfile import contains_secrets, load_answer_file
 from groupid_upgrade.errors import Cancelled, EngineError
 from groupid_upgrade.reporting import CollectingReporter, Reporter
 from groupid_upgrade.sample.generator import SampleGenerator, SampleSpec, generate_sample
-from groupid_upgrade.upgrade.plan_method import compute_plan
+from groupid_upgrade.upgrade.blueprint import compute_plan
 
 pytest_plugins = ["helpers"]
 

@@ -129,7 +129,8 @@ def _rendered_tsql() -> list[tuple[str, str, type[exp.Expression]]]:
              "select_page_after": exp.Select, "select_page_first": exp.Select, "table_exists": exp.Select,
              "select_page_where_after": exp.Select, "count_rows_where_by": exp.Select,
              "delete_where_key_in_range": exp.Delete, "delete_where_key": exp.Delete, "select_where_key": exp.Select,
-             "select_keys_not_like": exp.Select}
+             "select_keys_not_like": exp.Select, "count_keys_like": exp.Select, "select_keys_like": exp.Select,
+             "end_run": exp.Update, "select_open_runs": exp.Select, "select_ended_runs": exp.Select}
     assert set(kinds) == set(STATEMENTS), "a new statement needs its expected type here"
     out = []
     for name in STATEMENTS:

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from groupid_upgrade.crypto import PREFIX, SecretBox
+from groupid_upgrade.model.settings import MODULES as ALL_MODULES
 from groupid_upgrade.sample.generator import SampleSpec, generate_sample
-from groupid_upgrade.upgrade.run_method import RUNNABLE_MODULES as ALL_MODULES
 
 # The embedded default lists no directory: Groups has nothing to reach and is Skipped (issue 6).
 OFFLINE_SKIPPED = ("Groups",)

@@ -17,7 +17,7 @@ from groupid_upgrade.planning.versions import (
     normalize_target_version,
 )
 from groupid_upgrade.reporting import CollectingReporter
-from groupid_upgrade.upgrade.plan_method import compute_plan
+from groupid_upgrade.upgrade.blueprint import compute_plan
 
 pytest_plugins = ["helpers"]
 

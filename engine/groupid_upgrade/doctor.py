@@ -176,15 +176,14 @@ class Doctor:
 
     # --- Elasticsearch ---------------------------------------------------------------------------------
     def elasticsearch(self, role: str, settings: ElasticsearchSettings, *, index: bool) -> None:
-        from .storage.search import SearchClient, public_url
+        from .storage.connections import search_client
+        from .storage.search import public_url
 
         server = f"{role} Elasticsearch {public_url(settings.url)}"
         holder: dict[str, Any] = {}
 
         def reach() -> str:
-            client = SearchClient(settings.url, settings.user_name, settings.password,
-                                  str(settings.ca_file) if settings.ca_file else None, request_timeout=10,
-                                  max_retries=0, initial_backoff=settings.initial_backoff_seconds)
+            client = search_client(settings, request_timeout=10, max_retries=0)
             holder["client"] = client
             return f"Elasticsearch {client.version()} answered with the configured credentials"
 
@@ -228,7 +227,7 @@ class Doctor:
 
     # --- directories -----------------------------------------------------------------------------------
     def directory(self, domain: str, settings: DirectorySettings) -> None:
-        from .upgrade.facts import directory_client
+        from .storage.connections import directory_client
 
         server = f"directory {domain} ({settings.url})"
         holder: dict[str, Any] = {}

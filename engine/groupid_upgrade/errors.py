@@ -69,6 +69,8 @@ CATALOG: dict[str, ErrorSpec] = {
     "DatabaseSchemaUnknown": ErrorSpec("InvalidData", ENGINE_ERROR, EXIT_FAILED),
     "TargetWriteFailed": ErrorSpec("WriteError", ENGINE_ERROR, EXIT_FAILED),
     "TargetLocked": ErrorSpec("ResourceBusy", ENGINE_ERROR, EXIT_FAILED),
+    "TargetInUse": ErrorSpec("ResourceBusy", ENGINE_ERROR, EXIT_FAILED),
+    "SourceFileUnreadable": ErrorSpec("ReadError", ENGINE_ERROR, EXIT_FAILED),
     "DtmConfigInvalid": ErrorSpec("InvalidData", ENGINE_ERROR, EXIT_FAILED),
     "XmlEntitiesForbidden": ErrorSpec("SecurityError", ENGINE_ERROR, EXIT_FAILED),
     "ConnectionStringInvalid": ErrorSpec("InvalidData", ENGINE_ERROR, EXIT_FAILED),

@@ -19,6 +19,8 @@ RUN_LOG_NAME = "directorymanager11_Upgrade.log"
 
 # event -> level (docs/logs.md says what each means and which fields it has)
 RUN_EVENTS: dict[str, str] = {
+    "lock-taken-over": "WARNING",
+    "run-closed-as-interrupted": "WARNING",
     "run-started": "INFO",
     "plan-warning": "WARNING",
     "item-skipped": "INFO",

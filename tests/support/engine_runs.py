@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from groupid_upgrade.answerfile import load_answer_file
+from groupid_upgrade.model.settings import MODULES as RUNNABLE_MODULES
 from groupid_upgrade.model.settings import AnswerFile
 from groupid_upgrade.planning.modules import resolve_modules
 from groupid_upgrade.planning.planner import Blueprint, Facts, build_plan
 from groupid_upgrade.planning.versions import check_upgrade_path
 from groupid_upgrade.source.installation import SourceInstallation
 from groupid_upgrade.upgrade.inventory import take_inventory
-from groupid_upgrade.upgrade.run_method import RUNNABLE_MODULES
 from groupid_upgrade.upgrade.snapshot import take_snapshot
 
 from .installations import PFX_PASSWORD, WrittenEstate

@@ -30,6 +30,7 @@ from ..safety.resources import resource_error
 from ..source.installation import SourceInstallation
 from ..source.layout import InstallationLayout
 from ..suggest import did_you_mean
+from ..target.lock import exclusive, folder_lock
 from . import database as db_part
 from . import ldif_part, search_part
 from .files import copy_tree_hashed, hash_file
@@ -217,7 +218,18 @@ def create_backup(
     sql_server_backup_file: str | None = None,
     what_if: bool = False,
 ) -> tuple[Manifest, Path]:
-    """Write the set into ``destination``; return its manifest and where the set is (folder or zip)."""
+    """Write the set into ``destination``; return its manifest and where the set is (folder or zip). One
+    backup at a time writes a destination (its run lock)."""
+    lock = folder_lock(destination, f"backup destination {destination}")
+    with exclusive(lock, str(uuid.uuid4()), "backup.create", what_if=what_if):
+        return _create_backup(answers, destination, reporter, include=include, zip_it=zip_it,
+                              elasticsearch_stopped=elasticsearch_stopped,
+                              sql_server_backup_file=sql_server_backup_file, what_if=what_if)
+
+
+def _create_backup(answers: AnswerFile, destination: Path, reporter: Reporter, *, include: list[str] | None,
+                   zip_it: bool, elasticsearch_stopped: bool, sql_server_backup_file: str | None, what_if: bool
+                   ) -> tuple[Manifest, Path]:
     include = normalize_parts(include)
     with SourceInstallation(answers.source) as source:
         layout = source.layout

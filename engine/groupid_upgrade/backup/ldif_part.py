@@ -18,6 +18,7 @@ import ldif
 from ..errors import EngineError
 from ..model.settings import AnswerFile, DirectorySettings
 from ..reporting import Reporter
+from ..storage.connections import directory_client
 from ..storage.directory import GROUPID_ATTRIBUTES, SMART_GROUP_FILTER, DirectoryClient
 from ..storage.ldif_io import read_ldif  # the one hardened LDIF reader (no URL fetch, bounded records)
 from .manifest import LdifFile
@@ -25,19 +26,6 @@ from .manifest import LdifFile
 EXTRA_ATTRIBUTES = ("objectGUID", "whenChanged")
 EXPORTED = (*GROUPID_ATTRIBUTES, *EXTRA_ATTRIBUTES)
 BINARY = frozenset({"objectguid", "extensiondata"})
-
-
-def directory_client(domain: str, settings: DirectorySettings, reporter: Reporter | None = None) -> DirectoryClient:
-    if not settings.verify_certificate and reporter is not None:  # the same warning as the upgrade's, every run
-        reporter.log("warning", f"Certificate verification is switched off for {domain} ({settings.url}); "
-                                "anyone on the network path can read the service account's password.")
-    if settings.credential is None:
-        raise EngineError("DirectoryNotConfigured", f"The directory {domain} has no credential in the answer file.",
-                          target=f"directories.{domain}.credential",
-                          recommended_action="Add a credential (userName and password) for the domain.")
-    return DirectoryClient(settings.url, user=settings.credential.user_name, password=settings.credential.password,
-                           ca_file=str(settings.ca_file) if settings.ca_file else None, start_tls=settings.start_tls,
-                           verify=settings.verify_certificate)
 
 
 def _record(attributes: dict[str, list[bytes]]) -> dict[str, list[Any]]:

@@ -11,7 +11,7 @@ from pydantic import Field
 from ..api import MethodSpec
 from ..model.base import Result
 from ..reporting import Reporter
-from ..upgrade.plan_method import SettingsParams, load_settings
+from ..settings_params import SettingsParams, load_settings
 from .create import create_backup
 from .restore import RestoreReport, restore_set
 from .verify import VerifyReport, verify_set

@@ -33,7 +33,9 @@ from ..reporting import Reporter
 from ..safety.paths import WriteGuard, source_guard
 from ..safety.resources import resource_error
 from ..source.layout import InstallationLayout
+from ..storage.connections import directory_client
 from ..storage.search import public_url
+from ..target.lock import exclusive, folder_lock, source_lock
 from . import database as db_part
 from . import ldif_part, search_part
 from .create import DEFAULT_ES_URL, normalize_parts
@@ -213,7 +215,7 @@ def _plan_groups(part: PartRecord, answers: AnswerFile, set_dir: Path, container
             raise EngineError("DirectoryNotConfigured", f"The set holds group attributes of {ldif.domain}, which the "
                               "answer file does not list under directories.", target=f"directories.{ldif.domain}",
                               recommended_action="Add the domain (url, caFile, credential) to the answer file.")
-        with ldif_part.directory_client(ldif.domain, settings, reporter) as client:
+        with directory_client(ldif.domain, settings, reporter) as client:
             domain_plan = ldif_part.plan_domain(client, set_dir / ldif.file, ldif.domain, containers)
         domain_plans.append((ldif.domain, settings, domain_plan))
         plan.unchanged += domain_plan.unchanged
@@ -304,7 +306,8 @@ def restore_set(path: Path, answers: AnswerFile, reporter: Reporter, *, include:
     guard = restore_guard(answers, path, to)
     if to is not None:
         to = guard.check(to, "restore folder (--to)")
-    with opened_set(path) as set_dir:
+    lock = folder_lock(to, f"restore folder {to}") if to is not None else source_lock(answers.source)
+    with exclusive(lock, str(uuid.uuid4()), "backup.restore", what_if=what_if), opened_set(path) as set_dir:
         guard.protect(set_dir, "the backup set being read")
         return _restore(path, set_dir, answers, reporter, normalize_parts(include), to, force, what_if, containers,
                         guard)
@@ -399,7 +402,7 @@ def _restore(path: Path, set_dir: Path, answers: AnswerFile, reporter: Reporter,
             pending = sum(len(dp.changes) for _d, _s, dp in plan.extra)
             if not what_if:
                 for domain, settings, domain_plan in plan.extra:
-                    with ldif_part.directory_client(domain, settings) as client:
+                    with directory_client(domain, settings) as client:
                         item.written += ldif_part.apply_domain(client, domain_plan, reporter)
             else:
                 item.written = pending

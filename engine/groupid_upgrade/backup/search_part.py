@@ -18,14 +18,13 @@ import elasticsearch
 from ..errors import EngineError
 from ..model.settings import ElasticsearchSettings
 from ..reporting import Reporter
+from ..storage import connections
 from ..storage.search import SearchClient, public_url
 from .manifest import SnapshotPart
 
 
 def search_client(settings: ElasticsearchSettings) -> SearchClient:
-    return SearchClient(settings.url, username=settings.user_name, password=settings.password,
-                        ca_file=str(settings.ca_file) if settings.ca_file else None, request_timeout=120,
-                        max_retries=settings.max_retries, initial_backoff=settings.initial_backoff_seconds)
+    return connections.search_client(settings, request_timeout=120)  # snapshots answer slowly
 
 
 def index_pattern(settings: ElasticsearchSettings) -> str:

@@ -14,15 +14,16 @@ from pydantic import Field, field_validator
 from ..api import MethodSpec
 from ..errors import EngineError
 from ..model.base import Result
-from ..model.settings import AnswerFile, Credential, DirectorySettings
+from ..model.settings import AnswerFile, Credential
 from ..reporting import Reporter
 from ..safety.paths import source_guard
-from ..storage.sql import table_name
-from ..target import schema as t
+from ..settings_params import SettingsParams, load_settings
+from ..storage.connections import index_prefix, search_client
+from ..target.lock import exclusive, target_lock
 from ..target.writer import TargetInstallation
-from ..upgrade.plan_method import SettingsParams, load_settings
 from . import selection as sel
-from .pipeline import GroupPipeline, StoreInfo, Summary, history_of_groups
+from .pipeline import GroupPipeline, Summary, history_of_groups
+from .stores import check_prerequisite, directories_for, target_stores
 
 RequestStatus = Literal["Succeeded", "PartiallySucceeded", "Failed"]
 
@@ -86,88 +87,22 @@ def selection_of(params: GroupUpgradeParams) -> sel.Selection:
     )
 
 
-# --- the target: prerequisite and stores -------------------------------------------------------------
-def _rows(target: TargetInstallation, table: Any, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
-    db = target.db
-    if db is None or not db.has_table(table.name):
-        return []
-    return list(db.select_all(table.name, columns, table.key))
-
-
-def target_stores(target: TargetInstallation) -> list[StoreInfo]:
-    """The enabled Active Directory stores of the target, with every domain each serves."""
-    stores = []
-    for sid, name, stype, domain, forest, enabled, origin in _rows(
-            target, t.IDENTITY_STORE, ("IdentityStoreId", "Name", "StoreType", "DomainName", "ForestDomains",
-                                       "IsEnabled", "Origin")):
-        if stype != "ActiveDirectory" or not enabled:
-            continue
-        domains = [d.strip().rstrip(".").lower() for d in (forest or "").split(",") if d.strip()]
-        root = domain.strip().rstrip(".").lower()
-        stores.append(StoreInfo(id=int(sid), name=name, domains=[root, *[d for d in domains if d != root]],
-                                origin=origin))
-    return stores
-
-
-def check_prerequisite(target: TargetInstallation, stores: list[StoreInfo]) -> None:
-    """R13: Configuration and History upgraded in this target (its ledger and runs say so)."""
-    missing: list[str] = []
-    db = target.db
-    if db is None or not db.has_table(t.RUN.name):
-        missing = ["Configuration", "History"]
-        where = "the target database, which does not exist yet,"
-    else:
-        where = db.display_name
-        runs = db.execute(f"SELECT Modules, Status FROM {table_name('Upg', 'Run', db.dialect)} "
-                          "WHERE FinishedOn IS NOT NULL").fetchall()
-        finished = {m for modules, status in runs if status in ("Succeeded", "PartiallySucceeded")
-                    for m in str(modules).split(",")}
-        missing = [m for m in ("Configuration", "History") if m not in finished]
-        if not missing:
-            for store in stores:
-                if store.origin == "Upgraded" and not target.unit_done(f"History/store:{store.id}"):
-                    missing.append(f"History of identity store {store.name} ({store.id})")
-    if missing:
-        raise EngineError(
-            "PrerequisiteNotMet",
-            f"Upgrade-Group needs {' and '.join(missing)} upgraded in the target first ({where} does not show "
-            "it); no group was read or changed.",
-            target="target", extra={"missing": missing},
-            recommended_action="Run the upgrade with the Configuration and History modules first "
-                               "(groupid-upgrade run --answer-file FILE), then upgrade the groups.")
-
-
-def directories_for(answers: AnswerFile, stores: list[StoreInfo], credential: Credential | None
-                    ) -> dict[str, DirectorySettings]:
-    out: dict[str, DirectorySettings] = {}
-    for store in stores:
-        for domain in store.domains:
-            settings = answers.directories.get(domain)
-            if settings is not None:
-                out[domain] = settings.model_copy(update={"credential": credential}) if credential else settings
-    return out
-
-
 def request_status(summary: Summary) -> RequestStatus:
     if summary.failed == 0:
         return "Succeeded"
     return "Failed" if summary.failed == summary.selected else "PartiallySucceeded"
 
 
-def search_client(answers: AnswerFile) -> tuple[Any, str]:
-    settings = answers.target.elasticsearch
-    if settings is None:
-        return None, "groupid11"
-    from ..storage.search import SearchClient
-
-    return SearchClient(settings.url, settings.user_name, settings.password,
-                        str(settings.ca_file) if settings.ca_file else None, max_retries=settings.max_retries,
-                        initial_backoff=settings.initial_backoff_seconds), settings.index_prefix
-
-
 # --- group.upgrade ---------------------------------------------------------------------------------------
 def upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, reporter: Reporter) -> GroupUpgradeResult:
-    selection = selection_of(params)
+    selection = selection_of(params)  # parameter errors first: they need no lock
+    run_id = str(uuid.uuid4())
+    with exclusive(target_lock(answers.target), run_id, "group.upgrade", what_if=selection.what_if):
+        return _upgrade_groups(answers, params, selection, reporter, run_id)
+
+
+def _upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, selection: sel.Selection, reporter: Reporter,
+                    run_id: str) -> GroupUpgradeResult:
     target = TargetInstallation(answers.target, read_only=True)
     try:
         all_stores = target_stores(target)
@@ -194,9 +129,11 @@ def upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, reporter: Re
                               "directory of the selected identity store(s) in the answer file.", target=dn,
                               recommended_action="Add that domain under directories, or give its identityStoreId.")
     target = TargetInstallation(answers.target, read_only=selection.what_if, guard=source_guard(answers))
-    search, prefix = (None, "groupid11") if selection.what_if else search_client(answers)
+    es = answers.target.elasticsearch
+    search = search_client(es) if es is not None and not selection.what_if else None
+    prefix = index_prefix(es)
     try:
-        pipeline = GroupPipeline(answers, target, stores, selection, reporter, run_id=str(uuid.uuid4()),
+        pipeline = GroupPipeline(answers, target, stores, selection, reporter, run_id=run_id,
                                  directories=directories, search=search,
                                  index_prefix=prefix)
         summary = pipeline.run()
@@ -229,75 +166,3 @@ GROUP_METHOD = MethodSpec(
     summary="Upgrade chosen groups (Update-GroupIDGroup / Upgrade-Group); one $/record per group.",
     supports_what_if=True,
 )
-
-
-# --- the Groups module of upgrade.run ----------------------------------------------------------------------
-NO_DIRECTORY_REASON = ("the answer file lists no directory: the Groups module reads and writes group definitions "
-                       "in Active Directory (R13); add the domain controllers under directories to upgrade groups")
-
-
-def run_groups_module(executor: Any, done: set[str], result: Any, log: Any) -> None:
-    """Every managed group of each enabled AD store with a directory, through the same pipeline."""
-    answers: AnswerFile = executor.answers
-    if not answers.directories:
-        result.status = "Skipped"
-        result.reason = NO_DIRECTORY_REASON
-        return
-    stores: list[StoreInfo] = []
-    store_unit: dict[int, str] = {}
-    history_unit: dict[int, str] = {}
-    for unit in executor.blueprint.units:
-        if unit.kind == "store" and getattr(unit.payload.get("store"), "type", None) is not None \
-                and unit.payload["store"].type.value == "ActiveDirectory":
-            store = unit.payload["store"]
-            stores.append(StoreInfo(id=store.id, name=store.name, domains=[store.domain.strip().rstrip(".").lower()]))
-            store_unit[store.id] = unit.key
-        elif unit.kind == "new-store":
-            domains = [unit.payload["root"], *[d for d in unit.payload["domains"] if d != unit.payload["root"]]]
-            stores.append(StoreInfo(id=unit.payload["storeId"], name=unit.name, domains=domains, origin="Created"))
-            store_unit[unit.payload["storeId"]] = unit.key
-        elif unit.kind == "history":
-            history_unit[unit.payload["storeId"]] = unit.key
-    ready: list[StoreInfo] = []
-    for store in stores:
-        if not any(d in answers.directories for d in store.domains):
-            continue
-        missing = [k for k in (store_unit.get(store.id), history_unit.get(store.id)) if k and k not in done]
-        if missing:
-            error = EngineError("PrerequisiteNotMet", f"The groups of {store.name} need {', '.join(missing)}, which "
-                                "was not upgraded.", target=f"Groups/store:{store.id}",
-                                recommended_action="Fix the failed item it depends on, then run again.")
-            from ..upgrade.run_method import UnitFailure
-
-            executor._fail(UnitFailure(unit=f"Groups/store:{store.id}", name=f"groups of {store.name}",
-                                       error=error.to_error_object()), error, result, log, "Groups")
-            continue
-        ready.append(store)
-    if not ready:
-        if result.failed == 0:
-            result.status = "Skipped"
-            result.reason = "no enabled Active Directory identity store has its directory in the answer file"
-        return
-    selection = sel.Selection(group_types=sel.MANAGED_TYPES, what_if=executor.what_if)
-    directories = directories_for(answers, ready, None)
-    settings = answers.target.elasticsearch
-    pipeline = GroupPipeline(answers, executor.target, ready, selection, executor.reporter, run_id=executor.run_id,
-                             directories=directories, search=None if executor.what_if else executor.search,
-                             index_prefix=settings.index_prefix if settings else "groupid11",
-                             parent_activity="upgrade")
-    try:
-        summary = pipeline.run()
-    except EngineError as error:
-        from ..upgrade.run_method import UnitFailure
-
-        executor._fail(UnitFailure(unit="Groups", name="groups", error=error.to_error_object()), error, result, log,
-                       "Groups")
-        return
-    result.done += summary.upgraded + summary.would_upgrade
-    result.already_done += summary.already_upgraded
-    result.failed += summary.failed
-    result.notes.append(f"{summary.upgraded + summary.would_upgrade} groups upgraded"
-                        f"{' (what-if)' if executor.what_if else ''}, {summary.already_upgraded} already upgraded, "
-                        f"{summary.failed} failed, {summary.skipped} skipped")
-    log.write("groups-finished", upgraded=summary.upgraded, alreadyUpgraded=summary.already_upgraded,
-              failed=summary.failed, skipped=summary.skipped)

@@ -27,9 +27,9 @@ from ..model.installation import GroupType
 from ..model.settings import AnswerFile, DirectorySettings
 from ..reporting import Reporter
 from ..source.group_definition import DefinitionInvalid, GroupDefinition, decode
-from ..storage.sql import transaction
 from ..target import schema as t
-from ..target.writer import GROUP_UNIT_PREFIX, TargetInstallation, now_iso, upsert
+from ..target.ledger import group_key, now_iso
+from ..target.writer import TargetInstallation
 from . import conversion as conv
 from .selection import (
     DYNASTY_MEMBERS,
@@ -66,10 +66,6 @@ Status = Literal["Upgraded", "AlreadyUpgraded", "Skipped", "Failed", "WouldUpgra
 
 def group_index_name(prefix: str, store_id: int) -> str:
     return f"{prefix}-groups-{store_id}"
-
-
-def ledger_key(object_guid: str) -> str:
-    return f"{GROUP_UNIT_PREFIX}{object_guid}"
 
 
 @dataclass
@@ -158,8 +154,8 @@ class GroupPipeline:
         return self._clients[domain]
 
     def _connect(self, domain: str, reporter: Reporter | None) -> Any:
+        from ..storage.connections import directory_client
         from ..storage.directory_pool import POOL
-        from ..upgrade.facts import directory_client
 
         return POOL.connect(directory_client(domain, self.directories[domain], reporter))
 
@@ -324,7 +320,7 @@ class GroupPipeline:
             # resumed run writes the row an uninterrupted run writes)
             work.source_version = eleven.get("IMSGUpgradedFrom") or (self.selection.source_version
                                                                      or self.answers.source.version)
-            work.repair = not self.target.unit_done(ledger_key(facts.object_guid))
+            work.repair = not self.target.ledger.is_done(group_key(facts.object_guid))
             work.changes = ["the target row and group document were written from the 11 definition"] \
                 if work.repair else []
             return work
@@ -519,32 +515,23 @@ class GroupPipeline:
             if ok:
                 continue
             op = next(iter(item.values()))
-            work = by_id.get(op.get("_id"))
-            if work is not None:
+            refused = by_id.get(op.get("_id"))
+            if refused is not None:
                 reason = (op.get("error") or {}).get("reason") or str(op.get("status"))
-                work.status = "Failed"
-                work.error = EngineError("SearchOperationFailed", f"Elasticsearch {self.search.url} refused the "
-                                         f"document of {work.facts.dn}: {reason}; the next run writes it again.",
-                                         target=work.facts.dn, recommended_action="Fix the cause named, then run "
-                                         "the same request again.")
+                refused.status = "Failed"
+                refused.error = EngineError("SearchOperationFailed", f"Elasticsearch {self.search.url} refused the "
+                                            f"document of {refused.facts.dn}: {reason}; the next run writes it "
+                                            "again.", target=refused.facts.dn,
+                                            recommended_action="Fix the cause named, then run the same request again.")
 
     def _commit(self, writes: list[Work]) -> None:
         if not writes:
             return
-        db = self.target.db
-        assert db is not None
-        stamp = now_iso()
-        try:
-            with transaction(db) as cur:
-                for work in writes:
-                    upsert(cur, db, t.GROUP, self._row(work))
-                    upsert(cur, db, t.LEDGER, {"UnitKey": ledger_key(work.facts.object_guid), "Module": "Groups",
-                                               "Name": work.facts.dn, "RunId": self.run_id, "CompletedOn": stamp})
-                fault_point("groups-in-transaction")
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise self.target._write_error(exc) from None
+        with self.target.ledger.transaction() as writer:
+            for work in writes:
+                writer.write(t.GROUP, self._row(work))
+                writer.record(group_key(work.facts.object_guid), "Groups", work.facts.dn, self.run_id)
+            fault_point("groups-in-transaction")
 
     # --- records --------------------------------------------------------------------------------------
     def _record(self, work: Work) -> None:
@@ -627,7 +614,7 @@ def history_of_groups(answers: AnswerFile, target: TargetInstallation, stores: l
                                           f"{len(refused)} history document(s) of the upgraded groups; nothing of "
                                           "that page was recorded.", target=search.url,
                                           recommended_action="Fix the cause, then run the request again.")
-                with transaction(db) as cur:
+                with target.ledger.transaction() as writer:
                     for row in rows:
-                        upsert(cur, db, t.HISTORY, dict(zip(t.HISTORY.column_names, row, strict=True)))
+                        writer.write(t.HISTORY, dict(zip(t.HISTORY.column_names, row, strict=True)))
     return counts

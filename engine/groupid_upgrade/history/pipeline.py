@@ -26,10 +26,12 @@ from ..errors import EngineError
 from ..faults import fault_point
 from ..reporting import Reporter
 from ..source import schema as source_schema
+from ..source.installation import SourceDatabase
 from ..storage.search import DEFAULT_BULK_IN_FLIGHT, BulkRefusal
-from ..storage.sql import Database, insert, statement, transaction
+from ..storage.sql import Database, statement, transaction
 from ..target import schema as t
-from ..target.writer import TargetInstallation, now_iso
+from ..target.ledger import history_batch_key, history_batch_prefix
+from ..target.writer import TargetInstallation
 from .batch_pipeline import BatchPipeline
 from .conversion import HISTORY_INDEX_MAPPINGS, convert_row, document_id, index_name
 
@@ -40,7 +42,7 @@ PIPELINE_DEPTH = INDEXING_IN_FLIGHT + 3
 
 
 @dataclass
-class _Batch:
+class HistoryBatch:
     key: str
     name: str
     first: int
@@ -53,18 +55,28 @@ class _Batch:
 HISTORY_COLUMNS = source_schema.HISTORY.column_names
 
 
-def batch_key(store_id: int, last_id: int) -> str:
-    return f"History/store:{store_id}/batch:{last_id}"
+def convert_batch(page: list[tuple[Any, ...]], source_store_id: int, target_store_id: int,
+                  store_name: str) -> HistoryBatch:
+    """A page of source rows as the batch that writes them: target rows, documents and its ledger key."""
+    rows: list[tuple[Any, ...]] = []
+    docs: list[tuple[str, str]] = []
+    for source_row in page:
+        row, doc = convert_row(source_row, target_store_id)
+        rows.append(row)
+        docs.append((document_id(row[0]), doc))
+    first, last = page[0][0], page[-1][0]
+    return HistoryBatch(key=history_batch_key(source_store_id, last), name=f"{store_name} rows {first}..{last}",
+                        first=first, last=last, rows=rows, docs=docs, store_id=target_store_id)
 
 
-def resume_point(done: set[str], store_id: int) -> int | None:
-    prefix = f"History/store:{store_id}/batch:"
-    marks = [int(k[len(prefix):]) for k in done if k.startswith(prefix)]
-    return max(marks) if marks else None
+def source_pages(source_db: SourceDatabase, store_id: int, after: int | None, batch_size: int
+                 ) -> Iterator[list[tuple[Any, ...]]]:
+    return source_db.keyset_pages_where(source_schema.HISTORY.name, HISTORY_COLUMNS, "HistoryId", "IdentityStoreId",
+                                        store_id, batch_size, after)
 
 
 class HistoryMover:
-    def __init__(self, source_db: Database, target: TargetInstallation, search: Any | None, index_prefix: str,
+    def __init__(self, source_db: SourceDatabase, target: TargetInstallation, search: Any | None, index_prefix: str,
                  reporter: Reporter, run_id: str, done: set[str], batch_size: int = DEFAULT_BATCH_SIZE) -> None:
         self.source_db = source_db
         self.target = target
@@ -76,10 +88,6 @@ class HistoryMover:
         self.run_id = run_id
         self.done = done
         self.batch_size = batch_size
-        dialect = self.db.dialect
-        self._insert_history = insert(t.HISTORY.name, t.HISTORY.column_names, dialect)
-        self._insert_outbox = insert(t.SEARCH_OUTBOX.name, t.SEARCH_OUTBOX.column_names, dialect)
-        self._insert_ledger = insert(t.LEDGER.name, t.LEDGER.column_names, dialect)
 
     # --- search ---------------------------------------------------------------------------------
     def _index(self, index: str, docs: list[tuple[str, str]], what: str, stop: threading.Event | None = None) -> None:
@@ -124,26 +132,22 @@ class HistoryMover:
         return sent
 
     # --- one store --------------------------------------------------------------------------------
-    def pages(self, store_id: int, after: int | None) -> Iterator[list[tuple[Any, ...]]]:
-        return self.source_db.keyset_pages_where(source_schema.HISTORY.name, HISTORY_COLUMNS, "HistoryId",
-                                                 "IdentityStoreId", store_id, self.batch_size, after)
-
     def move_store(self, source_store_id: int, target_store_id: int, store_name: str) -> dict[str, Any]:
-        after = resume_point(self.done, source_store_id)
+        after = self.target.ledger.resume_point(history_batch_prefix(source_store_id), self.done)
         total = sum(self.source_db.count_where_by(source_schema.HISTORY.name, "IdentityStoreId", source_store_id,
                                                   "IdentityStoreId").values())
         index = index_name(self.index_prefix, target_store_id)
         progress = _Progress(self.reporter, f"history-{source_store_id}", f"Upgrading the history of {store_name}",
                              self._already_moved(target_store_id), total)
 
-        def batches() -> Iterator[_Batch]:
-            for page in self.pages(source_store_id, after):
-                yield self._convert(page, source_store_id, target_store_id, store_name)
+        def batches() -> Iterator[HistoryBatch]:
+            for page in source_pages(self.source_db, source_store_id, after, self.batch_size):
+                yield convert_batch(page, source_store_id, target_store_id, store_name)
 
-        def index_batch(batch: _Batch, stop: threading.Event) -> None:
+        def index_batch(batch: HistoryBatch, stop: threading.Event) -> None:
             self._index(index, batch.docs, f"history rows {batch.first}..{batch.last} of {store_name}", stop)
 
-        def commit(batch: _Batch, wait_indexed: Callable[[], None]) -> None:
+        def commit(batch: HistoryBatch, wait_indexed: Callable[[], None]) -> None:
             progress.moved(self._commit(batch, wait_indexed))
 
         pipeline = BatchPipeline(batches, commit, index=index_batch if self.search is not None else None,
@@ -158,27 +162,15 @@ class HistoryMover:
         progress.done()
         return self.check_counts(source_store_id, target_store_id, store_name)
 
-    def _convert(self, page: list[tuple[Any, ...]], source_store_id: int, target_store_id: int,
-                 store_name: str) -> _Batch:
-        rows: list[tuple[Any, ...]] = []
-        docs: list[tuple[str, str]] = []
-        for source_row in page:
-            row, doc = convert_row(source_row, target_store_id)
-            rows.append(row)
-            docs.append((document_id(row[0]), doc))
-        first, last = page[0][0], page[-1][0]
-        return _Batch(key=batch_key(source_store_id, last), name=f"{store_name} rows {first}..{last}", first=first,
-                      last=last, rows=rows, docs=docs, store_id=target_store_id)
-
-    def _commit(self, batch: _Batch, wait_indexed: Callable[[], None]) -> int:
-        with transaction(self.db) as cur:
-            cur.executemany(self._insert_history, batch.rows)
+    def _commit(self, batch: HistoryBatch, wait_indexed: Callable[[], None]) -> int:
+        with self.target.ledger.transaction() as writer:
+            writer.insert_many(t.HISTORY, batch.rows)
             if self.search is None:
-                cur.executemany(self._insert_outbox, [(doc_id, batch.store_id, doc) for doc_id, doc in batch.docs])
+                writer.insert_many(t.SEARCH_OUTBOX, [(doc_id, batch.store_id, doc) for doc_id, doc in batch.docs])
             # the rows above were written while the documents were being indexed; the ledger row needs both
             wait_indexed()  # raises what indexing raised: the transaction is rolled back, the batch not recorded
             fault_point("history-in-transaction")
-            cur.execute(self._insert_ledger, (batch.key, "History", batch.name, self.run_id, now_iso()))
+            writer.record(batch.key, "History", batch.name, self.run_id)
         fault_point("history-after-commit")
         self.done.add(batch.key)
         return len(batch.rows)
@@ -188,8 +180,10 @@ class HistoryMover:
                    .values())
 
     # --- the check at the end ----------------------------------------------------------------------
-    def check_counts(self, source_store_id: int, target_store_id: int, store_name: str) -> dict[str, Any]:
-        """Counts per kind in the source, the target database and the index must agree (R14)."""
+    def check_counts(self, source_store_id: int, target_store_id: int, store_name: str, *,
+                     read_only: bool = False) -> dict[str, Any]:
+        """Counts per kind in the source, the target database and the index must agree (R14). ``read_only``
+        (what-if): the index is neither refreshed nor has its load settings put back."""
         source = self.source_db.count_where_by(source_schema.HISTORY.name, "IdentityStoreId", source_store_id,
                                                "Category")
         target = self.db.count_where_by(t.HISTORY.name, "IdentityStoreId", target_store_id, "SourceCategory")
@@ -201,8 +195,9 @@ class HistoryMover:
         indexed: dict[str, int] | None = None
         if self.search is not None:
             index = index_name(self.index_prefix, target_store_id)
-            self.search.end_interrupted_load(index)  # a killed run's load settings, when this run loaded nothing
-            self.search.refresh(index)
+            if not read_only:
+                self.search.end_interrupted_load(index)  # a killed run's load settings, when this run loaded nothing
+                self.search.refresh(index)
             indexed = {kind: self.search.count(index, query={"term": {"historyType": kind}}) for kind in by_type}
             problems += [f"{kind}: target database {n}, index {index} {indexed[kind]}"
                          for kind, n in sorted(by_type.items()) if indexed[kind] != n]

@@ -92,6 +92,29 @@ STATEMENTS: dict[str, dict[Dialect, str]] = {
         "sqlite": "SELECT {columns} FROM {table} WHERE {key} = ?",
         "tsql": "SELECT {columns} FROM {table} WHERE {key} = ?",
     },
+    "count_keys_like": {
+        # params: (like_pattern,)
+        "sqlite": "SELECT COUNT(*) FROM {table} WHERE {key} LIKE ?",
+        "tsql": "SELECT COUNT_BIG(*) FROM {table} WHERE {key} LIKE ?",
+    },
+    "select_keys_like": {
+        # params: (like_pattern,); the keys that match it, ordered
+        "sqlite": "SELECT {key} FROM {table} WHERE {key} LIKE ? ORDER BY {key}",
+        "tsql": "SELECT {key} FROM {table} WHERE {key} LIKE ? ORDER BY {key}",
+    },
+    "end_run": {
+        # params: (finished_on, status, run_id)
+        "sqlite": "UPDATE {table} SET FinishedOn = ?, Status = ? WHERE RunId = ?",
+        "tsql": "UPDATE {table} SET FinishedOn = ?, Status = ? WHERE RunId = ?",
+    },
+    "select_open_runs": {
+        "sqlite": "SELECT RunId, StartedOn FROM {table} WHERE FinishedOn IS NULL ORDER BY StartedOn",
+        "tsql": "SELECT RunId, StartedOn FROM {table} WHERE FinishedOn IS NULL ORDER BY StartedOn",
+    },
+    "select_ended_runs": {
+        "sqlite": "SELECT Modules, Status FROM {table} WHERE FinishedOn IS NOT NULL ORDER BY StartedOn",
+        "tsql": "SELECT Modules, Status FROM {table} WHERE FinishedOn IS NOT NULL ORDER BY StartedOn",
+    },
     "table_exists": {
         "sqlite": "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
         "tsql": "SELECT COUNT(*) FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?",
@@ -258,6 +281,17 @@ class Database:
             self.connection.close()
 
 
+def read_only_uri(path: Path) -> str:
+    """A ``file:`` URI SQLite itself opens read-only. With no ``-wal`` beside the file it is also
+    ``immutable``: SQLite then takes no lock and creates no side file (``-wal``, ``-shm``), so reading
+    writes nothing at all. With a ``-wal`` (a writer that was killed, or one still running) the WAL holds
+    committed data and must be read, and SQLite rebuilds its ``-shm`` index (docs/decisions.md)."""
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    if not Path(f"{path}-wal").exists():
+        uri += "&immutable=1"
+    return uri
+
+
 def open_sqlite(path: Path, *, read_only: bool, via: Literal["sqlite3", "odbc"] = "sqlite3",
                 display_name: str | None = None, create: bool = False) -> Database:
     """Open a SQLite database file; ``read_only`` opens it so no write can reach it (R4)."""
@@ -273,8 +307,7 @@ def open_sqlite(path: Path, *, read_only: bool, via: Literal["sqlite3", "odbc"] 
         return _open_sqlite_odbc(path, read_only=read_only, display_name=name)
     try:
         if read_only:
-            uri = f"{path.resolve().as_uri()}?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+            conn = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
         else:
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
             conn.execute("PRAGMA journal_mode=WAL")
@@ -298,7 +331,7 @@ def _open_sqlite_odbc(path: Path, *, read_only: bool, display_name: str) -> Data
     # The driver ignores ReadOnly=1 and SQL_MODE_READ_ONLY (a DELETE goes through): only a file: URI
     # with mode=ro makes SQLite itself refuse writes, which R4 relies on. NoCreat: a wrong path is
     # an error, not a new empty database.
-    database = f"{path.resolve().as_uri()}?mode=ro" if read_only else str(path)
+    database = read_only_uri(path) if read_only else str(path)
     if ";" in database or database.startswith("{"):
         # The SQLite3 ODBC driver takes no braces (a braced value fails to open), so such a path has no
         # quoting that keeps it one value: refused rather than let it add keywords.
@@ -482,6 +515,12 @@ def insert(table: str, columns: Sequence[str], dialect: Dialect) -> str:
     names = ", ".join(quote(_check_identifier(c)) for c in columns)
     marks = ", ".join("?" for _ in columns)
     return f"INSERT INTO {table_name(schema, tbl, dialect)} ({names}) VALUES ({marks})"
+
+
+def upsert(cursor: Any, table: Table, row: dict[str, Any], dialect: Dialect) -> None:
+    """Replace the row with the same key: a unit written twice leaves one row (idempotent)."""
+    cursor.execute(statement("delete_where_key", dialect, table=table.name, key=table.key), (row[table.key],))
+    cursor.execute(insert(table.name, table.column_names, dialect), tuple(row.get(c) for c in table.column_names))
 
 
 # --- backup and restore (T-SQL only; rules R17, R18) ----------------------------------------------

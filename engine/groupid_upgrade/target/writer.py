@@ -11,26 +11,23 @@ import base64
 import json
 import os
 import shutil
-from collections.abc import Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ..crypto import SecretBox, new_salt
 from ..errors import EngineError
-from ..faults import fault_point
 from ..model.settings import TargetSettings
 from ..safety.paths import WriteGuard
 from ..safety.resources import note_database, resource_error
 from ..source.installation import open_database
 from ..source.layout import InstallationLayout
-from ..storage.sql import Database, Table, create_table, database_locked, insert, transaction
+from ..storage.sql import Database, create_table, database_locked, statement, transaction, upsert
 from . import schema as t
+from .ledger import Ledger
 
 SETTING_SCHEMA_VERSION = "SchemaVersion"
 SETTING_SALT = "PassphraseSalt"
 SETTING_CHECK = "PassphraseCheck"
-GROUP_UNIT_PREFIX = "Groups/group:"  # the ledger key of one upgraded group is this and its objectGUID
 
 
 def target_layout(settings: TargetSettings) -> InstallationLayout:
@@ -39,13 +36,8 @@ def target_layout(settings: TargetSettings) -> InstallationLayout:
     return InstallationLayout(Path(program_files), Path(program_data))
 
 
-def log_path_of(settings: TargetSettings, layout: InstallationLayout | None) -> Path:
-    if settings.log_folder is not None:
-        folder = Path(settings.log_folder)
-    elif layout is not None:
-        folder = layout.program_data / "Upgrade Tool"
-    else:
-        folder = Path(".")
+def log_path_of(settings: TargetSettings, layout: InstallationLayout) -> Path:
+    folder = Path(settings.log_folder) if settings.log_folder is not None else layout.program_data / "Upgrade Tool"
     from ..run_log import RUN_LOG_NAME
 
     return folder / RUN_LOG_NAME
@@ -66,33 +58,20 @@ def write_paths(settings: TargetSettings) -> list[tuple[Path | None, str, bool]]
     return paths
 
 
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def upsert(cursor: Any, db: Database, table: Table, row: dict[str, Any]) -> None:
-    """Replace the row with the same key: a unit written twice leaves one row (idempotent)."""
-    from ..storage.sql import table_name
-
-    schema_name, _, tbl = table.name.partition(".")
-    cursor.execute(f"DELETE FROM {table_name(schema_name, tbl, db.dialect)} WHERE {table.key} = ?",
-                   (row[table.key],))
-    cursor.execute(insert(table.name, table.column_names, db.dialect), tuple(row.get(c) for c in table.column_names))
-
-
 class TargetInstallation:
     """The 11 target: open (creating its schema on first use), with its passphrase verified."""
 
     def __init__(self, settings: TargetSettings, *, read_only: bool = False, guard: WriteGuard | None = None) -> None:
         self.settings = settings
         self.read_only = read_only
+        self.db: Database | None = None  # None: a what-if of a target that does not exist yet
+        self.layout = target_layout(settings)
+        self.ledger = Ledger(None)
         if guard is not None:  # before anything is opened: what-if refuses what the run would refuse
             guard.check_all(write_paths(settings))
         if settings.database.kind == "sqlite":
             path = Path(settings.database.path)
             if read_only and not path.exists():
-                self.db = None
-                self.layout = None
                 return
             if not read_only:
                 try:
@@ -103,8 +82,8 @@ class TargetInstallation:
                                       recommended_action="Check the target database path and its permissions.") from None
         opened = open_database(settings.database, read_only=read_only, role="target", create=not read_only)
         note_database(opened.display_name)
-        self.db: Database | None = opened
-        self.layout = target_layout(settings)
+        self.db = opened
+        self.ledger = Ledger(opened, on_error=self._write_error)
         if not read_only:
             self._ensure_schema()
 
@@ -123,7 +102,7 @@ class TargetInstallation:
             with transaction(db) as cur:
                 for table in missing:
                     cur.execute(create_table(table.name, table.columns, (table.key,), db.dialect))
-                upsert(cur, db, t.UPG_SETTING, {"Name": SETTING_SCHEMA_VERSION, "Value": t.TARGET_SCHEMA_VERSION})
+                upsert(cur, t.UPG_SETTING, {"Name": SETTING_SCHEMA_VERSION, "Value": t.TARGET_SCHEMA_VERSION}, db.dialect)
         except Exception as exc:
             raise self._write_error(exc) from None
 
@@ -142,14 +121,10 @@ class TargetInstallation:
                            recommended_action="Check the disk and permissions, then run again to resume.")
 
     def settings_value(self, name: str) -> str | None:
-        assert self.db is not None
-        if not self.db.has_table(t.UPG_SETTING.name):
+        if self.db is None or not self.db.has_table(t.UPG_SETTING.name):
             return None
-        from ..storage.sql import table_name
-
-        schema_name, _, tbl = t.UPG_SETTING.name.partition(".")
-        return self.db.scalar(f"SELECT Value FROM {table_name(schema_name, tbl, self.db.dialect)} WHERE Name = ?",
-                              (name,))
+        return self.db.scalar(statement("select_where_key", self.db.dialect, table=t.UPG_SETTING.name,
+                                        columns=("Value",), key="Name"), (name,))
 
     def secret_box(self) -> SecretBox:
         """The target's SecretBox; the first run sets the salt and check, later runs verify (R19)."""
@@ -169,66 +144,9 @@ class TargetInstallation:
         box = SecretBox(passphrase, new_salt(), owner="target")
         assert self.db is not None
         with transaction(self.db) as cur:
-            upsert(cur, self.db, t.UPG_SETTING, {"Name": SETTING_SALT, "Value": box.salt})
-            upsert(cur, self.db, t.UPG_SETTING, {"Name": SETTING_CHECK, "Value": box.check_value()})
+            upsert(cur, t.UPG_SETTING, {"Name": SETTING_SALT, "Value": box.salt}, self.db.dialect)
+            upsert(cur, t.UPG_SETTING, {"Name": SETTING_CHECK, "Value": box.check_value()}, self.db.dialect)
         return box
-
-    # --- ledger --------------------------------------------------------------------------------
-    def done_units(self) -> set[str]:
-        """The ledger's keys but the per-group ones (``Groups/group:<objectGUID>``): those grow with the
-        directory, so they are not held in memory but asked for one at a time (``unit_done``)."""
-        if self.db is None or not self.db.has_table(t.LEDGER.name):
-            return set()
-        return set(self.db.keys_not_like(t.LEDGER.name, "UnitKey", GROUP_UNIT_PREFIX + "%"))
-
-    def unit_done(self, key: str) -> bool:
-        if self.db is None or not self.db.has_table(t.LEDGER.name):
-            return False
-        return self.db.has_key(t.LEDGER.name, "UnitKey", key)
-
-    def write_unit(self, key: str, module: str, name: str, run_id: str,
-                   rows: Sequence[tuple[Table, dict[str, Any]]]) -> None:
-        """The unit's rows and its ledger row, in one transaction."""
-        assert self.db is not None
-        try:
-            with transaction(self.db) as cur:
-                for table, row in rows:
-                    upsert(cur, self.db, table, row)
-                fault_point("unit-in-transaction")
-                upsert(cur, self.db, t.LEDGER, {"UnitKey": key, "Module": module, "Name": name, "RunId": run_id,
-                                                "CompletedOn": now_iso()})
-            fault_point("unit-after-commit")
-        except EngineError:
-            raise
-        except Exception as exc:
-            raise self._write_error(exc) from None
-
-    def start_run(self, run_id: str, modules: list[str]) -> None:
-        assert self.db is not None
-        with transaction(self.db) as cur:
-            upsert(cur, self.db, t.RUN, {"RunId": run_id, "StartedOn": now_iso(), "Modules": ",".join(modules)})
-
-    def finish_run(self, run_id: str, status: str) -> None:
-        assert self.db is not None
-        with transaction(self.db) as cur:
-            row = {"RunId": run_id, "FinishedOn": now_iso(), "Status": status}
-            from ..storage.sql import table_name
-
-            schema_name, _, tbl = t.RUN.name.partition(".")
-            cur.execute(f"UPDATE {table_name(schema_name, tbl, self.db.dialect)} SET FinishedOn = ?, Status = ? "
-                        "WHERE RunId = ?", (row["FinishedOn"], status, run_id))
-
-    def stop_run(self, run_id: str, status: str, by: str | None, error_id: str | None) -> None:
-        """A run that stopped before its end: its status, and who or what stopped it."""
-        assert self.db is not None
-        from ..storage.sql import table_name
-
-        schema_name, _, tbl = t.RUN.name.partition(".")
-        with transaction(self.db) as cur:
-            cur.execute(f"UPDATE {table_name(schema_name, tbl, self.db.dialect)} SET FinishedOn = ?, Status = ? "
-                        "WHERE RunId = ?", (now_iso(), status, run_id))
-            upsert(cur, self.db, t.RUN_STOP, {"RunId": run_id, "StoppedOn": now_iso(), "Status": status,
-                                              "StoppedBy": by, "ErrorId": error_id})
 
     # --- files ---------------------------------------------------------------------------------
     def log_path(self) -> Path:

@@ -12,28 +12,16 @@ from ..model.settings import AnswerFile, Credential, DirectorySettings, PfxCrede
 from ..planning.forests import infer_forest_roots
 from ..planning.planner import Blueprint, Facts
 from ..reporting import Reporter
+from ..storage.connections import directory_client
 
 
 def dn_to_dns(dn: str) -> str:
     return ".".join(part.split("=", 1)[1] for part in dn.split(",") if part.strip().upper().startswith("DC="))
 
 
-def directory_client(domain: str, settings: DirectorySettings, reporter: Reporter | None = None):
-    """A DirectoryClient for a domain of the answer file (imported lazily: ldap3 is heavy)."""
-    from ..storage.directory import DirectoryClient
-
-    if not settings.verify_certificate and reporter is not None:
-        reporter.log("warning", f"Certificate verification is switched off for {domain} ({settings.url}); "
-                                "anyone on the network path can read the service account's password.")
-    cred = settings.credential
-    return DirectoryClient(settings.url, user=cred.user_name if cred else "", password=cred.password if cred else None,
-                           ca_file=str(settings.ca_file) if settings.ca_file else None, start_tls=settings.start_tls,
-                           verify=settings.verify_certificate)
-
-
 def forest_root_over_ldap(domain: str, settings: DirectorySettings, reporter: Reporter) -> str | None:
     try:
-        with directory_client(domain, settings, reporter) as client:
+        with directory_client(domain, settings, reporter, anonymous=True) as client:
             root = client.root_dse().get("rootDomainNamingContext")
     except EngineError as exc:
         reporter.log("warning", f"Could not ask {domain} for its forest root ({exc.message}); "

@@ -5,63 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
-from ..answerfile import load_answer_file
 from ..api import MethodSpec
 from ..errors import EngineError
-from ..model.base import Params
 from ..model.plan import Plan
-from ..model.settings import MODULES, AnswerFile
-from ..planning.modules import resolve_modules
-from ..planning.planner import Blueprint, Facts, build_plan
-from ..planning.versions import check_upgrade_path
 from ..reporting import Reporter
-from ..source.installation import SourceInstallation
-from .facts import gather_facts
-from .inventory import take_inventory
-from .snapshot import take_snapshot
-
-
-class SettingsParams(Params):
-    """What every method but ``engine.*`` takes: the answer file and/or the same object inline."""
-
-    answer_file: Path | None = Field(None, description="Path of the answer file (JSON).")
-    settings: dict[str, Any] | None = Field(None, description="The answer file's object, inline.")
-
-
-class PlanParams(SettingsParams):
-    module: list[str] | None = Field(None, description="Everything, or a Custom set of modules; overrides "
-                                                       "the answer file's modules.")
-    validate_online: bool | None = Field(None, description="Also check credentials against the servers.")
-
-
-def load_settings(params: SettingsParams, reporter: Reporter, overrides: dict[str, Any] | None = None) -> AnswerFile:
-    return load_answer_file(params.answer_file, inline=params.settings, overrides=overrides, reporter=reporter)
-
-
-def compute_blueprint(answers: AnswerFile, reporter: Reporter, *, available: tuple[str, ...] = MODULES
-                      ) -> Blueprint:
-    """The Plan and its units. Planning is pure; what it needs from servers is gathered first."""
-    # R1 first: nothing of the source is read for an unsupported pair.
-    source_version, target_version = check_upgrade_path(answers.source.version, answers.target.version)
-    modules = resolve_modules(answers.modules, available=available)
-    reporter.progress("plan", "Planning the upgrade", "Reading the source", 0, 4)
-    with SourceInstallation(answers.source) as source:
-        sync = source.synchronize()
-        reporter.progress("plan", "Planning the upgrade", "Counting", 1, 4)
-        inventory = take_inventory(source, sync)
-        snapshot = take_snapshot(source, sync)
-    reporter.progress("plan", "Planning the upgrade", "Checking credentials and forests", 2, 4)
-    first = build_plan(snapshot, answers, Facts(), modules, source_version, target_version, inventory)
-    facts = gather_facts(answers, first, reporter)
-    blueprint = build_plan(snapshot, answers, facts, modules, source_version, target_version, inventory)
-    reporter.progress("plan", "Planning the upgrade", "Done", 4, 4, completed=True)
-    return blueprint
-
-
-def compute_plan(answers: AnswerFile, reporter: Reporter) -> Plan:
-    return compute_blueprint(answers, reporter).plan
+from ..settings_params import PlanParams, load_settings
+from .blueprint import compute_blueprint, done_units_of, mark_already_done
 
 
 def plan_handler(params: PlanParams, reporter: Reporter) -> Plan:
@@ -72,8 +21,6 @@ def plan_handler(params: PlanParams, reporter: Reporter) -> Plan:
         overrides["validateOnline"] = params.validate_online
     answers = load_settings(params, reporter, overrides)
     blueprint = compute_blueprint(answers, reporter)
-    from .status import done_units_of, mark_already_done
-
     try:
         done = done_units_of(answers)
     except EngineError as error:  # the plan is of the source; a target that cannot be read only loses this
