@@ -517,6 +517,23 @@ def tsql_backup_statement(name: str, *, database: str | None = None, path: str, 
     return TSQL_ONLY[name].format(**fills)
 
 
+# --- SQLite only (the embedded database's backup and check, the sample) ----------------------------
+SQLITE_ONLY: dict[str, str] = {
+    "list_tables": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    "integrity_check": "PRAGMA integrity_check",
+    # A database handed over as one file (a backup's copy, the sample): no WAL beside it, so it opens read-only.
+    "journal_mode_delete": "PRAGMA journal_mode=DELETE",
+}
+
+
+def sqlite_count_table(name: str) -> str:
+    """``COUNT(*)`` of a table named as ``sqlite_master`` names it: any text, quoted, ``"`` doubled (a
+    backed-up file's table names are not the engine's own)."""
+    if "\x00" in name:
+        raise ValueError("a SQLite table name cannot hold NUL")
+    return 'SELECT COUNT(*) FROM "' + name.replace('"', '""') + '"'
+
+
 def run_tsql_to_end(db: Database, sql: str) -> None:
     """Run a statement that must not sit in a transaction (BACKUP, RESTORE) and read every result
     and message it returns, so an error in a later batch of its output is raised, not dropped."""
