@@ -114,6 +114,13 @@ def _check_identifier(name: str) -> str:
     return name
 
 
+def quote_identifier(name: str, dialect: Dialect) -> str:
+    """A plain identifier quoted for the dialect, so a column or index named like a keyword (Order, Key,
+    Percent) stays a name: ``[Name]`` on SQL Server, ``"Name"`` on SQLite."""
+    _check_identifier(name)
+    return f"[{name}]" if dialect == "tsql" else f'"{name}"'
+
+
 def statement(
     name: str,
     dialect: Dialect,
@@ -130,12 +137,11 @@ def statement(
         schema, _, tbl = table.partition(".")
         fills["table"] = table_name(_check_identifier(schema), _check_identifier(tbl), dialect)
     if columns:
-        quote = (lambda c: f"[{c}]") if dialect == "tsql" else (lambda c: f'"{c}"')
-        fills["columns"] = ", ".join(quote(_check_identifier(c)) for c in columns)
+        fills["columns"] = ", ".join(quote_identifier(c, dialect) for c in columns)
     if key is not None:
-        fills["key"] = _check_identifier(key)
+        fills["key"] = quote_identifier(key, dialect)
     if column is not None:
-        fills["column"] = _check_identifier(column)
+        fills["column"] = quote_identifier(column, dialect)
     return text.format(**fills)
 
 
@@ -464,22 +470,21 @@ def create_table(table: str, columns: Sequence[tuple[str, str, bool]], primary_k
     schema, _, tbl = table.partition(".")
     cols = []
     for name, col_type, nullable in columns:
-        quoted = f"[{_check_identifier(name)}]" if dialect == "tsql" else f'"{_check_identifier(name)}"'
-        cols.append(f"{quoted} {_COLUMN_TYPES[col_type][dialect]}{'' if nullable else ' NOT NULL'}")
-    pk = ", ".join(_check_identifier(c) for c in primary_key)
+        cols.append(f"{quote_identifier(name, dialect)} {_COLUMN_TYPES[col_type][dialect]}"
+                    f"{'' if nullable else ' NOT NULL'}")
+    pk = ", ".join(quote_identifier(c, dialect) for c in primary_key)
     return f"CREATE TABLE {table_name(schema, tbl, dialect)} ({', '.join(cols)}, PRIMARY KEY ({pk}))"
 
 
 def create_index(name: str, table: str, columns: Sequence[str], dialect: Dialect) -> str:
     schema, _, tbl = table.partition(".")
-    cols = ", ".join(_check_identifier(c) for c in columns)
-    return f"CREATE INDEX {_check_identifier(name)} ON {table_name(schema, tbl, dialect)} ({cols})"
+    cols = ", ".join(quote_identifier(c, dialect) for c in columns)
+    return f"CREATE INDEX {quote_identifier(name, dialect)} ON {table_name(schema, tbl, dialect)} ({cols})"
 
 
 def insert(table: str, columns: Sequence[str], dialect: Dialect) -> str:
     schema, _, tbl = table.partition(".")
-    quote = (lambda c: f"[{c}]") if dialect == "tsql" else (lambda c: f'"{c}"')
-    names = ", ".join(quote(_check_identifier(c)) for c in columns)
+    names = ", ".join(quote_identifier(c, dialect) for c in columns)
     marks = ", ".join("?" for _ in columns)
     return f"INSERT INTO {table_name(schema, tbl, dialect)} ({names}) VALUES ({marks})"
 
