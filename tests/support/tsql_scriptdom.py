@@ -9,6 +9,7 @@ under the SQL Server 2016 and 2022 grammars.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import tempfile
 from collections.abc import Sequence
@@ -117,7 +118,11 @@ class ScriptDom:
 
 def find_scriptdom() -> ScriptDom:
     """pwsh and the ScriptDom assembly, installed into the cache from NuGet on first use; raises when either
-    cannot be had (the reason powershell-env.sh gives)."""
+    cannot be had (the reason powershell-env.sh gives). Under scripts/test, which has just ensured both, its
+    PWSH and SCRIPTDOM_DLL are taken as they are."""
+    pwsh, dll = os.environ.get("PWSH", ""), os.environ.get("SCRIPTDOM_DLL", "")
+    if pwsh and dll and Path(pwsh).is_file() and Path(dll).is_file():
+        return ScriptDom(pwsh, dll)
     script = (f"source '{REPO / 'scripts/lib/powershell-env.sh'}' && ensure_powershell_env >&2 && "
               "ensure_scriptdom >&2 && printf '%s\\n%s\\n' \"$PWSH\" \"$SCRIPTDOM_DLL\" || "
               "{ echo \"${POWERSHELL_MISSING}${SCRIPTDOM_MISSING}\" >&2; exit 1; }")
