@@ -149,7 +149,7 @@ def test_the_catalog_holds_every_kind_and_every_table() -> None:
     assert set(kinds) == set(SCRIPTDOM_CLASS), kinds
     texts = "\n".join(s.sql for s in CATALOG)
     for _room, table in sql_catalog.SCHEMA_TABLES:
-        rendered = sql.table_name(*table.name.split("."), "tsql")
+        rendered = sql.table_ref(table.name, "tsql")
         for needle in (f"CREATE TABLE {rendered} ", f"INSERT INTO {rendered} ", f"FROM {rendered} WHERE",
                        f"SELECT COUNT_BIG(*) FROM {rendered}", "SELECT TOP (?) "):
             assert needle in texts, f"the catalog lacks '{needle}...'"

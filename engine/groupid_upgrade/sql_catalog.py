@@ -30,7 +30,7 @@ from .storage.sql import (
     insert,
     sqlite_count_table,
     statement,
-    table_name,
+    table_ref,
     tsql_backup_statement,
 )
 from .target import schema as target_schema
@@ -147,7 +147,7 @@ def backup_statements(dialect: Dialect) -> Iterator[EmittedStatement]:
     for name, sql in SQLITE_ONLY.items():
         yield EmittedStatement(name, sql, SQLITE_ONLY_KINDS[name], "backup/database.py, sample/generator.py")
     for _room, table in SCHEMA_TABLES:
-        sqlite_name = table_name(*table.name.split("."), "sqlite")
+        sqlite_name = table_ref(table.name, "sqlite")
         yield EmittedStatement(f"count table {sqlite_name}", sqlite_count_table(sqlite_name), "select",
                                "backup/database.py _table_counts")
 
@@ -157,7 +157,7 @@ def _inline_in_rooms_being_rewritten(dialect: Dialect) -> Iterator[EmittedStatem
     upgrade/status.py and groups/method.py, built here the same way. Each line goes when its statement
     moves into a ``storage/sql.py`` builder, replaced by a producer line calling that builder."""
     def name_of(table: Table) -> str:
-        return table_name(*table.name.split("."), dialect)
+        return table_ref(table.name, dialect)
 
     t = target_schema
     for table in t.TABLES:  # target/writer.py upsert: the row with the same key first

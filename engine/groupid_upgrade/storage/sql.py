@@ -31,6 +31,12 @@ def table_name(schema: str, table: str, dialect: Dialect) -> str:
     return f"[{schema}].[{table}]"
 
 
+def table_ref(table: str, dialect: Dialect) -> str:
+    """A ``Schema.Table`` name (as ``Table.name`` holds it) rendered for the dialect, each part a plain identifier."""
+    schema, _, tbl = table.partition(".")
+    return table_name(_check_identifier(schema), _check_identifier(tbl), dialect)
+
+
 def render(sql: str, dialect: Dialect) -> str:
     """Replace ``{Schema.Table}`` references with the dialect's table name."""
     return _TABLE_REF.sub(lambda m: table_name(m.group(1), m.group(2), dialect), sql)
@@ -134,8 +140,7 @@ def statement(
     text = STATEMENTS[name][dialect]
     fills: dict[str, str] = {}
     if table is not None:
-        schema, _, tbl = table.partition(".")
-        fills["table"] = table_name(_check_identifier(schema), _check_identifier(tbl), dialect)
+        fills["table"] = table_ref(table, dialect)
     if columns:
         fills["columns"] = ", ".join(quote_identifier(c, dialect) for c in columns)
     if key is not None:
@@ -467,26 +472,23 @@ _COLUMN_TYPES: dict[str, dict[Dialect, str]] = {
 def create_table(table: str, columns: Sequence[tuple[str, str, bool]], primary_key: Sequence[str],
                  dialect: Dialect) -> str:
     """``CREATE TABLE`` for (name, type, nullable) columns; types are keys of ``_COLUMN_TYPES``."""
-    schema, _, tbl = table.partition(".")
     cols = []
     for name, col_type, nullable in columns:
         cols.append(f"{quote_identifier(name, dialect)} {_COLUMN_TYPES[col_type][dialect]}"
                     f"{'' if nullable else ' NOT NULL'}")
     pk = ", ".join(quote_identifier(c, dialect) for c in primary_key)
-    return f"CREATE TABLE {table_name(schema, tbl, dialect)} ({', '.join(cols)}, PRIMARY KEY ({pk}))"
+    return f"CREATE TABLE {table_ref(table, dialect)} ({', '.join(cols)}, PRIMARY KEY ({pk}))"
 
 
 def create_index(name: str, table: str, columns: Sequence[str], dialect: Dialect) -> str:
-    schema, _, tbl = table.partition(".")
     cols = ", ".join(quote_identifier(c, dialect) for c in columns)
-    return f"CREATE INDEX {quote_identifier(name, dialect)} ON {table_name(schema, tbl, dialect)} ({cols})"
+    return f"CREATE INDEX {quote_identifier(name, dialect)} ON {table_ref(table, dialect)} ({cols})"
 
 
 def insert(table: str, columns: Sequence[str], dialect: Dialect) -> str:
-    schema, _, tbl = table.partition(".")
     names = ", ".join(quote_identifier(c, dialect) for c in columns)
     marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table_name(schema, tbl, dialect)} ({names}) VALUES ({marks})"
+    return f"INSERT INTO {table_ref(table, dialect)} ({names}) VALUES ({marks})"
 
 
 # --- backup and restore (T-SQL only; rules R17, R18) ----------------------------------------------
