@@ -13,6 +13,7 @@ import pytest
 from groupid_upgrade.errors import EngineError
 from groupid_upgrade.sql_catalog import emitted_statements
 from groupid_upgrade.storage.sql import (
+    SQLITE_ONLY,
     STATEMENTS,
     Database,
     create_table,
@@ -20,6 +21,7 @@ from groupid_upgrade.storage.sql import (
     open_sqlite,
     order_params,
     render,
+    sqlite_count_table,
     statement,
     transaction,
 )
@@ -346,3 +348,21 @@ def test_every_sqlite_statement_of_the_catalog_compiles_against_the_real_schemas
     finally:
         conn.close()
     assert len(catalog) > 1000 and not failures, "\n".join(failures[:20])
+
+
+def test_a_backed_up_table_is_counted_whatever_its_name_holds(tmp_path: Path) -> None:
+    """The backup counts the tables of a copy it did not create: a name with a quote, a space or a keyword is
+    one identifier (the quote doubled), never text that ends the statement."""
+    conn = sqlite3.connect(tmp_path / "copy.db")
+    try:
+        names = ['we"ird', "two words", "Order", 'x"; DROP TABLE "Order']
+        for i, name in enumerate(names):
+            conn.execute(f'CREATE TABLE "{name.replace(chr(34), chr(34) * 2)}" (Id INTEGER)')
+            conn.executemany(f'INSERT INTO "{name.replace(chr(34), chr(34) * 2)}" VALUES (?)', [(n,) for n in range(i)])
+        listed = [row[0] for row in conn.execute(SQLITE_ONLY["list_tables"])]
+        counts = {name: conn.execute(sqlite_count_table(name)).fetchone()[0] for name in listed}
+    finally:
+        conn.close()
+    assert counts == {name: i for i, name in enumerate(names)}
+    with pytest.raises(ValueError):
+        sqlite_count_table("a\x00b")
