@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 
 from groupid_upgrade.errors import EngineError
+from groupid_upgrade.sql_catalog import emitted_statements
 from groupid_upgrade.storage.sql import (
+    SQLITE_ONLY,
     STATEMENTS,
     Database,
     create_table,
@@ -19,6 +21,7 @@ from groupid_upgrade.storage.sql import (
     open_sqlite,
     order_params,
     render,
+    sqlite_count_table,
     statement,
     transaction,
 )
@@ -207,12 +210,12 @@ def test_statement_fills_identifiers_per_dialect(dialect: str) -> None:
     )
     if dialect == "sqlite":
         assert (
-            text == 'SELECT "IdentityStoreId", "Name" FROM Svc_IdentityStore ORDER BY IdentityStoreId LIMIT ?'
+            text == 'SELECT "IdentityStoreId", "Name" FROM Svc_IdentityStore ORDER BY "IdentityStoreId" LIMIT ?'
         )
     else:
         assert (
             text
-            == "SELECT TOP (?) [IdentityStoreId], [Name] FROM [Svc].[IdentityStore] ORDER BY IdentityStoreId"
+            == "SELECT TOP (?) [IdentityStoreId], [Name] FROM [Svc].[IdentityStore] ORDER BY [IdentityStoreId]"
         )
     assert "{" not in text and "}" not in text
     count = statement("count_rows", dialect, table="Hist.History")
@@ -256,7 +259,7 @@ def test_tsql_page_statement_puts_top_first_and_orders_params() -> None:
     assert text.startswith("SELECT TOP (?) ")
     assert "LIMIT" not in text and "OFFSET" not in text
     # placeholders in text order: TOP (?) first, then the key comparison
-    top, where = text.index("TOP (?)"), text.index("HistoryId > ?")
+    top, where = text.index("TOP (?)"), text.index("[HistoryId] > ?")
     assert top < where and text.count("?") == 2
     after_key, page_size = 12345, 500
     assert order_params("select_page_after", "tsql", (after_key, page_size)) == (page_size, after_key)
@@ -264,7 +267,7 @@ def test_tsql_page_statement_puts_top_first_and_orders_params() -> None:
 
 def test_sqlite_page_statement_keeps_the_logical_param_order(db: Database) -> None:
     text = statement("select_page_after", "sqlite", table=TABLE, columns=COLUMNS, key="Id")
-    assert text.index("Id > ?") < text.index("LIMIT ?")
+    assert text.index('"Id" > ?') < text.index("LIMIT ?")
     assert order_params("select_page_after", "sqlite", (7, 3)) == (7, 3)
     fill(db, make_rows(20))
     expected = plain_select(db)
@@ -318,3 +321,48 @@ def test_open_non_database_is_database_unreadable(tmp_path: Path, content: bytes
         open_sqlite(path, read_only=True)
     assert info.value.error_id == "DatabaseUnreadable"
     assert str(path) in info.value.message
+
+
+def test_every_sqlite_statement_of_the_catalog_compiles_against_the_real_schemas() -> None:
+    """The SQLite half of groupid_upgrade.sql_catalog (the T-SQL half is parsed by ScriptDom,
+    tests/test_tsql_scriptdom.py): the DDL runs, and SQLite compiles every other statement against the
+    tables it made (a wrong table or a syntax error fails here, not in a user's run)."""
+    catalog = emitted_statements("sqlite")
+    conn = sqlite3.connect(":memory:")
+    try:
+        ddl = [s for s in catalog if s.kind in ("create table", "create index")]
+        for emitted in ddl:
+            conn.execute(emitted.sql)
+        failures = []
+        for emitted in catalog:
+            if emitted in ddl:
+                continue
+            try:
+                conn.execute(f"EXPLAIN {emitted.sql}", [None] * emitted.sql.count("?")).fetchall()
+            except sqlite3.Error as exc:
+                failures.append(f"{emitted.name} ({emitted.sent_by}): {emitted.sql}: {exc}")
+        # The check can fail: a catalogued read with its keyword misspelled does not compile.
+        read = next(s for s in catalog if s.name.startswith("select_page_after Gid.History"))
+        with pytest.raises(sqlite3.OperationalError, match="syntax error"):
+            conn.execute(f"EXPLAIN {read.sql.replace('SELECT', 'SELEC')}", [None] * read.sql.count("?"))
+    finally:
+        conn.close()
+    assert len(catalog) > 1000 and not failures, "\n".join(failures[:20])
+
+
+def test_a_backed_up_table_is_counted_whatever_its_name_holds(tmp_path: Path) -> None:
+    """The backup counts the tables of a copy it did not create: a name with a quote, a space or a keyword is
+    one identifier (the quote doubled), never text that ends the statement."""
+    conn = sqlite3.connect(tmp_path / "copy.db")
+    try:
+        names = ['we"ird', "two words", "Order", 'x"; DROP TABLE "Order']
+        for i, name in enumerate(names):
+            conn.execute(f'CREATE TABLE "{name.replace(chr(34), chr(34) * 2)}" (Id INTEGER)')
+            conn.executemany(f'INSERT INTO "{name.replace(chr(34), chr(34) * 2)}" VALUES (?)', [(n,) for n in range(i)])
+        listed = [row[0] for row in conn.execute(SQLITE_ONLY["list_tables"])]
+        counts = {name: conn.execute(sqlite_count_table(name)).fetchone()[0] for name in listed}
+    finally:
+        conn.close()
+    assert counts == {name: i for i, name in enumerate(names)}
+    with pytest.raises(ValueError):
+        sqlite_count_table("a\x00b")

@@ -4,9 +4,30 @@
 # from the cache on later runs. Nothing prompts and nothing but NuGet is reached.
 #
 #   ensure_powershell_env   sets PWSH and PESTER_MODULE, or POWERSHELL_MISSING to the reason
+#   ensure_scriptdom        sets SCRIPTDOM_DLL (Microsoft's T-SQL parser, for tests/support/tsql_scriptdom.ps1),
+#                           or SCRIPTDOM_MISSING to the reason
 PWSH_VERSION=7.6.9
 PESTER_VERSION=5.7.1
+SCRIPTDOM_VERSION=180.140.0
 POWERSHELL_CACHE=${GROUPID_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/groupid-upgrade}
+
+# One NuGet package, pinned, into the cache's package folder: `dotnet restore` of a throw-away project
+# that only downloads it (PackageDownload: no build, no dependency resolution, nothing referenced).
+#   nuget_package_download NAME VERSION   returns 1 (restore's output on stderr) when it could not be had
+nuget_package_download() {
+    local name=$1 version=$2 project
+    project=$(mktemp -d)
+    cat >"$project/package-download.csproj" <<CSPROJ
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><TargetFramework>netstandard2.0</TargetFramework></PropertyGroup>
+  <ItemGroup><PackageDownload Include="$name" Version="[$version]" /></ItemGroup>
+</Project>
+CSPROJ
+    dotnet restore "$project/package-download.csproj" --packages "$POWERSHELL_CACHE/nuget" >&2
+    local rc=$?
+    rm -rf "$project"
+    return "$rc"
+}
 
 ensure_powershell_env() {
     PWSH=""
@@ -44,21 +65,33 @@ ensure_powershell_env() {
     PESTER_MODULE="$pester_dir/pester/$PESTER_VERSION/tools/Pester.psd1"
     if [[ ! -f "$PESTER_MODULE" ]]; then
         echo "powershell-env: downloading Pester $PESTER_VERSION (NuGet) into $pester_dir" >&2
-        local project
-        project=$(mktemp -d)
-        cat >"$project/pester-download.csproj" <<CSPROJ
-<Project Sdk="Microsoft.NET.Sdk">
-  <PropertyGroup><TargetFramework>netstandard2.0</TargetFramework></PropertyGroup>
-  <ItemGroup><PackageDownload Include="Pester" Version="[$PESTER_VERSION]" /></ItemGroup>
-</Project>
-CSPROJ
-        if ! dotnet restore "$project/pester-download.csproj" --packages "$pester_dir" >&2 || [[ ! -f "$PESTER_MODULE" ]]; then
-            rm -rf "$project"
+        if ! nuget_package_download Pester "$PESTER_VERSION" || [[ ! -f "$PESTER_MODULE" ]]; then
             POWERSHELL_MISSING="Pester $PESTER_VERSION could not be downloaded from NuGet (dotnet restore failed, see above)"
             PESTER_MODULE=""
             return 1
         fi
-        rm -rf "$project"
     fi
     export PWSH PESTER_MODULE
+}
+
+# Microsoft.SqlServer.TransactSql.ScriptDom, the parser SQL Server's own tools use: its net8.0 assembly,
+# which pwsh 7 loads with Add-Type. Needs dotnet only for the first download.
+ensure_scriptdom() {
+    SCRIPTDOM_DLL=""
+    SCRIPTDOM_MISSING=""
+    export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+    local dll="$POWERSHELL_CACHE/nuget/microsoft.sqlserver.transactsql.scriptdom/$SCRIPTDOM_VERSION/lib/net8.0/Microsoft.SqlServer.TransactSql.ScriptDom.dll"
+    if [[ ! -f "$dll" ]]; then
+        if ! command -v dotnet >/dev/null 2>&1; then
+            SCRIPTDOM_MISSING="Microsoft.SqlServer.TransactSql.ScriptDom $SCRIPTDOM_VERSION is not in $POWERSHELL_CACHE/nuget and there is no dotnet to download it from NuGet"
+            return 1
+        fi
+        echo "powershell-env: downloading Microsoft.SqlServer.TransactSql.ScriptDom $SCRIPTDOM_VERSION (NuGet) into $POWERSHELL_CACHE/nuget" >&2
+        if ! nuget_package_download Microsoft.SqlServer.TransactSql.ScriptDom "$SCRIPTDOM_VERSION" || [[ ! -f "$dll" ]]; then
+            SCRIPTDOM_MISSING="Microsoft.SqlServer.TransactSql.ScriptDom $SCRIPTDOM_VERSION could not be downloaded from NuGet (dotnet restore failed, see above)"
+            return 1
+        fi
+    fi
+    SCRIPTDOM_DLL=$dll
+    export SCRIPTDOM_DLL
 }

@@ -10,16 +10,15 @@ from ..errors import EngineError
 from ..model.settings import SqliteDatabase, SqlServerDatabase
 from ..reporting import Reporter
 from ..source.installation import open_database
-from ..storage.sql import open_sqlite, run_tsql_to_end, tsql_backup_statement
+from ..storage.sql import SQLITE_ONLY, open_sqlite, run_tsql_to_end, sqlite_count_table, tsql_backup_statement
 from .manifest import DatabasePart
 
 PAGES_PER_STEP = 2048
 
 
 def _table_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    names = [r[0] for r in conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-    return {name: int(conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0]) for name in names}
+    names = [r[0] for r in conn.execute(SQLITE_ONLY["list_tables"])]
+    return {name: int(conn.execute(sqlite_count_table(name)).fetchone()[0]) for name in names}
 
 
 # SQLite result codes of a failed write to the copy (the source is only read): SQLITE_READONLY,
@@ -62,7 +61,7 @@ def backup_sqlite(settings: SqliteDatabase, dest: Path, reporter: Reporter) -> D
                               f"({exc}).", target=str(settings.path),
                               recommended_action="Check that the database is intact and readable.") from None
         try:
-            target.execute("PRAGMA journal_mode=DELETE")  # one self-contained file in the set
+            target.execute(SQLITE_ONLY["journal_mode_delete"])  # one self-contained file in the set
             counts = _table_counts(target)
         except sqlite3.DatabaseError as exc:
             raise _destination_error(dest, exc) from None
@@ -101,7 +100,7 @@ def integrity_problem(path: Path) -> str | None:
     except sqlite3.Error as exc:
         return f"does not open as a SQLite database ({exc})"
     try:
-        rows = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchmany(5)]
+        rows = [r[0] for r in conn.execute(SQLITE_ONLY["integrity_check"]).fetchmany(5)]
         if rows != ["ok"]:
             return "fails the integrity check: " + "; ".join(str(r) for r in rows)
         return None

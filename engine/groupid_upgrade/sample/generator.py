@@ -28,7 +28,7 @@ from ..source import schema
 from ..source.dtmconfig import render_collection, render_job
 from ..source.group_definition import GroupDefinition, encode
 from ..source.layout import InstallationLayout, version_folder_name
-from ..storage.sql import create_index, create_table, insert, open_sqlite, transaction
+from ..storage.sql import SQLITE_ONLY, create_index, create_table, insert, open_sqlite, transaction
 
 CORP = "corp.example.com"
 FABRIKAM = "fabrikam.example.com"
@@ -529,7 +529,7 @@ class SampleGenerator:
                                        total, parent_activity_id="sample")
         written += self._flush_history(sql, batch)
         # A GroupID database is handed over as one file: no WAL beside it, so it opens read-only.
-        self.db.execute("PRAGMA journal_mode=DELETE")
+        self.db.execute(SQLITE_ONLY["journal_mode_delete"])
         self.db.close()
 
     def _flush_history(self, sql: str, batch: list[tuple]) -> int:

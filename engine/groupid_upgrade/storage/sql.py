@@ -31,6 +31,12 @@ def table_name(schema: str, table: str, dialect: Dialect) -> str:
     return f"[{schema}].[{table}]"
 
 
+def table_ref(table: str, dialect: Dialect) -> str:
+    """A ``Schema.Table`` name (as ``Table.name`` holds it) rendered for the dialect, each part a plain identifier."""
+    schema, _, tbl = table.partition(".")
+    return table_name(_check_identifier(schema), _check_identifier(tbl), dialect)
+
+
 def render(sql: str, dialect: Dialect) -> str:
     """Replace ``{Schema.Table}`` references with the dialect's table name."""
     return _TABLE_REF.sub(lambda m: table_name(m.group(1), m.group(2), dialect), sql)
@@ -137,6 +143,13 @@ def _check_identifier(name: str) -> str:
     return name
 
 
+def quote_identifier(name: str, dialect: Dialect) -> str:
+    """A plain identifier quoted for the dialect, so a column or index named like a keyword (Order, Key,
+    Percent) stays a name: ``[Name]`` on SQL Server, ``"Name"`` on SQLite."""
+    _check_identifier(name)
+    return f"[{name}]" if dialect == "tsql" else f'"{name}"'
+
+
 def statement(
     name: str,
     dialect: Dialect,
@@ -150,15 +163,13 @@ def statement(
     text = STATEMENTS[name][dialect]
     fills: dict[str, str] = {}
     if table is not None:
-        schema, _, tbl = table.partition(".")
-        fills["table"] = table_name(_check_identifier(schema), _check_identifier(tbl), dialect)
+        fills["table"] = table_ref(table, dialect)
     if columns:
-        quote = (lambda c: f"[{c}]") if dialect == "tsql" else (lambda c: f'"{c}"')
-        fills["columns"] = ", ".join(quote(_check_identifier(c)) for c in columns)
+        fills["columns"] = ", ".join(quote_identifier(c, dialect) for c in columns)
     if key is not None:
-        fills["key"] = _check_identifier(key)
+        fills["key"] = quote_identifier(key, dialect)
     if column is not None:
-        fills["column"] = _check_identifier(column)
+        fills["column"] = quote_identifier(column, dialect)
     return text.format(**fills)
 
 
@@ -494,27 +505,23 @@ _COLUMN_TYPES: dict[str, dict[Dialect, str]] = {
 def create_table(table: str, columns: Sequence[tuple[str, str, bool]], primary_key: Sequence[str],
                  dialect: Dialect) -> str:
     """``CREATE TABLE`` for (name, type, nullable) columns; types are keys of ``_COLUMN_TYPES``."""
-    schema, _, tbl = table.partition(".")
     cols = []
     for name, col_type, nullable in columns:
-        quoted = f"[{_check_identifier(name)}]" if dialect == "tsql" else f'"{_check_identifier(name)}"'
-        cols.append(f"{quoted} {_COLUMN_TYPES[col_type][dialect]}{'' if nullable else ' NOT NULL'}")
-    pk = ", ".join(_check_identifier(c) for c in primary_key)
-    return f"CREATE TABLE {table_name(schema, tbl, dialect)} ({', '.join(cols)}, PRIMARY KEY ({pk}))"
+        cols.append(f"{quote_identifier(name, dialect)} {_COLUMN_TYPES[col_type][dialect]}"
+                    f"{'' if nullable else ' NOT NULL'}")
+    pk = ", ".join(quote_identifier(c, dialect) for c in primary_key)
+    return f"CREATE TABLE {table_ref(table, dialect)} ({', '.join(cols)}, PRIMARY KEY ({pk}))"
 
 
 def create_index(name: str, table: str, columns: Sequence[str], dialect: Dialect) -> str:
-    schema, _, tbl = table.partition(".")
-    cols = ", ".join(_check_identifier(c) for c in columns)
-    return f"CREATE INDEX {_check_identifier(name)} ON {table_name(schema, tbl, dialect)} ({cols})"
+    cols = ", ".join(quote_identifier(c, dialect) for c in columns)
+    return f"CREATE INDEX {quote_identifier(name, dialect)} ON {table_ref(table, dialect)} ({cols})"
 
 
 def insert(table: str, columns: Sequence[str], dialect: Dialect) -> str:
-    schema, _, tbl = table.partition(".")
-    quote = (lambda c: f"[{c}]") if dialect == "tsql" else (lambda c: f'"{c}"')
-    names = ", ".join(quote(_check_identifier(c)) for c in columns)
+    names = ", ".join(quote_identifier(c, dialect) for c in columns)
     marks = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table_name(schema, tbl, dialect)} ({names}) VALUES ({marks})"
+    return f"INSERT INTO {table_ref(table, dialect)} ({names}) VALUES ({marks})"
 
 
 def upsert(cursor: Any, table: Table, row: dict[str, Any], dialect: Dialect) -> None:
@@ -554,6 +561,23 @@ def tsql_backup_statement(name: str, *, database: str | None = None, path: str, 
     if database is not None:
         fills["database"] = tsql_identifier(database)
     return TSQL_ONLY[name].format(**fills)
+
+
+# --- SQLite only (the embedded database's backup and check, the sample) ----------------------------
+SQLITE_ONLY: dict[str, str] = {
+    "list_tables": "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+    "integrity_check": "PRAGMA integrity_check",
+    # A database handed over as one file (a backup's copy, the sample): no WAL beside it, so it opens read-only.
+    "journal_mode_delete": "PRAGMA journal_mode=DELETE",
+}
+
+
+def sqlite_count_table(name: str) -> str:
+    """``COUNT(*)`` of a table named as ``sqlite_master`` names it: any text, quoted, ``"`` doubled (a
+    backed-up file's table names are not the engine's own)."""
+    if "\x00" in name:
+        raise ValueError("a SQLite table name cannot hold NUL")
+    return 'SELECT COUNT(*) FROM "' + name.replace('"', '""') + '"'
 
 
 def run_tsql_to_end(db: Database, sql: str) -> None:
