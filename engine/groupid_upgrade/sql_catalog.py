@@ -7,9 +7,7 @@ every table of the source (``source/schema.py``) and target (``target/schema.py`
 builder or dialect change is in the catalog the moment it is in the engine.
 
 To add a statement: add one producer line to ``PRODUCERS`` (or one ``yield`` in the producer of its room) that calls
-the builder the engine calls. ``_inline_in_rooms_being_rewritten`` holds the statements still written inline in
-``target/``, ``upgrade/`` and ``groups/`` (their text, built the same way): each is replaced by its builder's line
-when it moves into ``storage/sql.py``.
+the builder the engine calls. No SQL is written anywhere else (tests/test_tsql_scriptdom.py scans the engine).
 """
 
 from __future__ import annotations
@@ -62,6 +60,8 @@ STATEMENT_KINDS: dict[str, StatementKind] = {
     "count_rows": "select", "count_rows_by": "select", "select_all_ordered": "select", "select_page_after": "select",
     "select_page_first": "select", "select_page_where_after": "select", "count_rows_where_by": "select",
     "delete_where_key_in_range": "delete", "delete_where_key": "delete", "select_keys_not_like": "select",
+    "count_keys_like": "select", "select_keys_like": "select", "end_run": "update", "select_open_runs": "select",
+    "select_ended_runs": "select",
     "select_where_key": "select", "table_exists": "select",
 }
 TSQL_ONLY_KINDS: dict[str, StatementKind] = {
@@ -152,37 +152,11 @@ def backup_statements(dialect: Dialect) -> Iterator[EmittedStatement]:
                                "backup/database.py _table_counts")
 
 
-def _inline_in_rooms_being_rewritten(dialect: Dialect) -> Iterator[EmittedStatement]:
-    """The statements still written inline (f-strings around ``table_name``) in target/writer.py,
-    upgrade/status.py and groups/method.py, built here the same way. Each line goes when its statement
-    moves into a ``storage/sql.py`` builder, replaced by a producer line calling that builder."""
-    def name_of(table: Table) -> str:
-        return table_ref(table.name, dialect)
-
-    t = target_schema
-    for table in t.TABLES:  # target/writer.py upsert: the row with the same key first
-        yield EmittedStatement(f"upsert delete {table.name}", f"DELETE FROM {name_of(table)} WHERE {table.key} = ?",
-                               "delete", "target/writer.py upsert (inline)")
-    yield EmittedStatement("settings value", f"SELECT Value FROM {name_of(t.UPG_SETTING)} WHERE Name = ?", "select",
-                           "target/writer.py settings_value (inline)")
-    yield EmittedStatement("finish run", f"UPDATE {name_of(t.RUN)} SET FinishedOn = ?, Status = ? WHERE RunId = ?",
-                           "update", "target/writer.py finish_run, stop_run (inline)")
-    for table, columns in ((t.RUN_STOP, ("RunId", "Status", "StoppedBy", "ErrorId")),
-                           (t.RUN, ("RunId", "StartedOn", "FinishedOn", "Modules", "Status"))):
-        yield EmittedStatement(f"status rows {table.name}", f"SELECT {', '.join(columns)} FROM {name_of(table)}",
-                               "select", "upgrade/status.py _rows (inline)")
-    yield EmittedStatement("groups upgraded", f"SELECT COUNT(*) FROM {name_of(t.LEDGER)} WHERE UnitKey LIKE ?",
-                           "select", "upgrade/status.py target_status (inline)")
-    yield EmittedStatement("finished runs", f"SELECT Modules, Status FROM {name_of(t.RUN)} WHERE FinishedOn IS NOT NULL",
-                           "select", "groups/method.py check_prerequisite (inline)")
-
-
 #: The producers, one line each.
 PRODUCERS: tuple[Producer, ...] = (
     catalogued_statements,
     schema_statements,
     backup_statements,
-    _inline_in_rooms_being_rewritten,
 )
 
 
