@@ -7,18 +7,23 @@ credential questions are checked offline (R5..R7), and online with ``validateOnl
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import EngineError
 from ..model.settings import AnswerFile, Credential, DirectorySettings, PfxCredentials
 from ..planning.forests import infer_forest_roots
 from ..planning.planner import Blueprint, Facts
 from ..reporting import Reporter
 
+if TYPE_CHECKING:
+    from ..storage.directory import DirectoryClient
+
 
 def dn_to_dns(dn: str) -> str:
     return ".".join(part.split("=", 1)[1] for part in dn.split(",") if part.strip().upper().startswith("DC="))
 
 
-def directory_client(domain: str, settings: DirectorySettings, reporter: Reporter | None = None):
+def directory_client(domain: str, settings: DirectorySettings, reporter: Reporter | None = None) -> DirectoryClient:
     """A DirectoryClient for a domain of the answer file (imported lazily: ldap3 is heavy)."""
     from ..storage.directory import DirectoryClient
 
@@ -125,11 +130,10 @@ def gather_facts(answers: AnswerFile, first_pass: Blueprint, reporter: Reporter)
             check = check_pfx(creds, owner=owner)
             facts.credential_thumbprints[question.id] = check.thumbprint
             if answers.validate_online:
-                from ..source.credentials import request_token
+                from ..source.credentials import DEFAULT_AUTHORITY, request_token
 
-                kwargs = {"authority": creds.authority} if creds.authority else {}
-                request_token(creds, owner=owner, ca_file=str(creds.authority_ca_file)
-                              if creds.authority_ca_file else None, **kwargs)
+                request_token(creds, owner=owner, authority=creds.authority or DEFAULT_AUTHORITY,
+                              ca_file=str(creds.authority_ca_file) if creds.authority_ca_file else None)
         except EngineError as exc:
             facts.credential_problems[question.id] = exc
     return facts

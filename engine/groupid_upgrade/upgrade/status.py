@@ -20,7 +20,7 @@ from ..model.plan import Plan
 from ..model.settings import AnswerFile
 from ..planning.planner import Unit
 from ..reporting import Reporter
-from ..storage.sql import Database, table_name
+from ..storage.sql import Database, Table, table_name
 from ..target import schema as t
 from ..target.writer import GROUP_UNIT_PREFIX, TargetInstallation
 
@@ -71,7 +71,7 @@ class StatusReport(Result):
                                                                   "(pending is then unknown).")
 
 
-def _rows(db: Database, table: t.Table, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
+def _rows(db: Database, table: Table, columns: tuple[str, ...]) -> list[tuple[Any, ...]]:
     if not db.has_table(table.name):
         return []
     schema_name, _, tbl = table.name.partition(".")
