@@ -15,8 +15,9 @@ from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.errors import CATALOG, ENGINE_ERROR, INVALID_PARAMS, Cancelled, EngineError
 from groupid_upgrade.model.plan import Plan
 from groupid_upgrade.reporting import CollectingReporter
+from groupid_upgrade.settings_params import PlanParams
 from groupid_upgrade.upgrade.blueprint import compute_plan
-from groupid_upgrade.upgrade.plan_method import PlanParams, plan_handler
+from groupid_upgrade.upgrade.plan_method import plan_handler
 
 pytest_plugins = ["helpers"]
 

@@ -17,7 +17,8 @@ import pytest
 
 import helpers
 from groupid_upgrade.reporting import CollectingReporter
-from groupid_upgrade.upgrade.plan_method import PlanParams, plan_handler
+from groupid_upgrade.settings_params import PlanParams
+from groupid_upgrade.upgrade.plan_method import plan_handler
 
 pytest_plugins = ["helpers"]
 

@@ -23,7 +23,8 @@ import pytest
 import helpers
 from groupid_upgrade.model.plan import Plan
 from groupid_upgrade.reporting import CollectingReporter
-from groupid_upgrade.upgrade.plan_method import PlanParams, plan_handler
+from groupid_upgrade.settings_params import PlanParams
+from groupid_upgrade.upgrade.plan_method import plan_handler
 
 pytest_plugins = ["helpers", "tests.testbed.fixtures_samba"]
 

@@ -29,15 +29,12 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
         # Names match case-insensitively (model/base.py): ``SOURCE`` in one file is ``source`` in the other.
-        if isinstance(key, str):
-            same = [k for k in out if isinstance(k, str) and k.lower() == key.lower()]
-            merged = next((out[k] for k in same if isinstance(out[k], dict)), None)
-            for k in same:
-                del out[k]
-            if isinstance(value, dict) and merged is not None:
-                value = deep_merge(merged, value)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            value = deep_merge(out[key], value)
+        same = [k for k in out if k.lower() == key.lower()]
+        merged = next((out[k] for k in same if isinstance(out[k], dict)), None)
+        for k in same:
+            del out[k]
+        if isinstance(value, dict) and merged is not None:
+            value = deep_merge(merged, value)
         out[key] = value
     return out
 

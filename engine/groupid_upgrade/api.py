@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
+    from pydantic import BaseModel
+
     from .reporting import Reporter
 
 # method name -> "module:attribute" of its MethodSpec
@@ -39,7 +41,8 @@ class MethodSpec:
 
     __slots__ = ("handler", "name", "params", "result", "summary", "supports_what_if")
 
-    def __init__(self, name: str, params: type, result: type | None, handler: Callable[[Any, Reporter], Any],
+    def __init__(self, name: str, params: type[BaseModel], result: type[BaseModel] | None,
+                 handler: Callable[[Any, Reporter], Any],
                  summary: str, supports_what_if: bool = False) -> None:
         self.name = name
         self.params = params  # a groupid_upgrade.model.base.Params subclass

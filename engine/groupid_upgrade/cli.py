@@ -37,7 +37,7 @@ def epilog(*examples: str) -> str:
     return "\b\nExamples:\n" + "\n".join(f"  {e}" for e in examples) + "\n\n" + EXIT_CODES
 
 
-class NameChoice(click.Choice):
+class NameChoice(click.Choice[str]):
     """A case-insensitive choice that lists its values in --help and says 'did you mean' to a typo."""
 
     def __init__(self, choices: Sequence[str], *, commas: bool = False) -> None:
@@ -47,7 +47,7 @@ class NameChoice(click.Choice):
     def get_metavar(self, *args: Any, **kwargs: Any) -> str:
         return "[" + "|".join(map(str, self.choices)) + "]"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         if self.commas and isinstance(value, str) and "," in value:
             return ",".join(self.convert(piece.strip(), param, ctx) for piece in value.split(",") if piece.strip())
         try:
@@ -322,7 +322,8 @@ def plan(answer_file: Path, modules: tuple[str, ...], validate_online: bool | No
     Items the target's ledger already holds are shown as "already done". Exit 3 while questions are open.
     """
     from .errors import EXIT_OPEN_QUESTIONS
-    from .upgrade.plan_method import PlanParams, plan_handler, write_answer_template
+    from .settings_params import PlanParams
+    from .upgrade.plan_method import plan_handler, write_answer_template
 
     def work(reporter: Reporter) -> tuple[Any, int, Callable[[Any], None]]:
         params = PlanParams(answer_file=answer_file, module=list(modules) or None,

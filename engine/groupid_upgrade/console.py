@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import click
 
-from .model.events import LogLine, ProgressLine, RecordLine, RunEventLine
+from .model.events import LogLine, ProgressLine, RecordLine, RunEventLine, RunLogLevel
 from .reporting import Reporter
 
 TYPE_CHECKING = False
@@ -58,7 +58,7 @@ class _TextReporter(Reporter):
             with self._lock:
                 self.say(f"{record_type}: {json.dumps(data, default=str)}")
 
-    def event(self, name: str, level: str, fields: dict[str, Any]) -> None:
+    def event(self, name: str, level: RunLogLevel, fields: dict[str, Any]) -> None:
         if self.verbose:
             shown = {k: v for k, v in fields.items() if k != "runId"}
             with self._lock:
@@ -195,8 +195,8 @@ class JsonLinesReporter(Reporter):
     def record(self, record_type: str, data: dict[str, Any]) -> None:
         self.write(RecordLine(type=record_type, data=data))
 
-    def event(self, name: str, level: str, fields: dict[str, Any]) -> None:
-        self.write(RunEventLine(name=name, level=level, fields=fields))  # type: ignore[arg-type]
+    def event(self, name: str, level: RunLogLevel, fields: dict[str, Any]) -> None:
+        self.write(RunEventLine(name=name, level=level, fields=fields))
 
     def clear(self) -> None:
         pass

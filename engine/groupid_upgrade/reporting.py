@@ -17,6 +17,8 @@ TYPE_CHECKING = False  # typing is not imported at run time: this module is on t
 if TYPE_CHECKING:
     from typing import Any, Literal
 
+    from .model.events import RunLogLevel
+
     LogLevel = Literal["verbose", "information", "warning"]
 
 PROGRESS_INTERVAL_SECONDS = 0.25
@@ -89,7 +91,7 @@ class Reporter:
     def record(self, record_type: str, data: dict[str, Any]) -> None:
         pass
 
-    def event(self, name: str, level: str, fields: dict[str, Any]) -> None:
+    def event(self, name: str, level: RunLogLevel, fields: dict[str, Any]) -> None:
         """A run-log event (run_log.RUN_EVENTS) as it is written: per-item output (``--json-lines``)
         and ``-v`` lines. Not a protocol notification: ``$/record`` carries the results a client needs."""
 
@@ -102,7 +104,7 @@ class CollectingReporter(Reporter):
         self.progress_events: list[dict[str, Any]] = []
         self.logs: list[tuple[str, str]] = []
         self.records: list[tuple[str, dict[str, Any]]] = []
-        self.events: list[tuple[str, str, dict[str, Any]]] = []
+        self.events: list[tuple[str, RunLogLevel, dict[str, Any]]] = []
 
     def emit_progress(self, payload: dict[str, Any]) -> None:
         self.progress_events.append(payload)
@@ -113,5 +115,5 @@ class CollectingReporter(Reporter):
     def record(self, record_type: str, data: dict[str, Any]) -> None:
         self.records.append((record_type, data))
 
-    def event(self, name: str, level: str, fields: dict[str, Any]) -> None:
+    def event(self, name: str, level: RunLogLevel, fields: dict[str, Any]) -> None:
         self.events.append((name, level, fields))

@@ -11,14 +11,17 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .reporting import Reporter
+
+if TYPE_CHECKING:
+    from .model.events import RunLogLevel
 
 RUN_LOG_NAME = "directorymanager11_Upgrade.log"
 
 # event -> level (docs/logs.md says what each means and which fields it has)
-RUN_EVENTS: dict[str, str] = {
+RUN_EVENTS: dict[str, RunLogLevel] = {
     "lock-taken-over": "WARNING",
     "run-closed-as-interrupted": "WARNING",
     "run-started": "INFO",

@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
+from pydantic.json_schema import JsonSchemaMode
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 
 
-def _schema(model: Any, title: str, *, mode: str = "serialization") -> dict[str, Any]:
+def _schema(model: Any, title: str, *, mode: JsonSchemaMode = "serialization") -> dict[str, Any]:
     if isinstance(model, type) and issubclass(model, BaseModel):
-        schema = model.model_json_schema(by_alias=True, mode=mode)  # type: ignore[arg-type]
+        schema = model.model_json_schema(by_alias=True, mode=mode)
     else:
-        schema = TypeAdapter(model).json_schema(by_alias=True, mode=mode)  # type: ignore[arg-type]
+        schema = TypeAdapter(model).json_schema(by_alias=True, mode=mode)
     return {"$schema": DRAFT, "title": title, **{k: v for k, v in schema.items() if k != "title"}}
 
 

@@ -41,6 +41,7 @@ from .manifest import (
     FileEntry,
     FolderSource,
     GroupAttributesPart,
+    LayoutRoot,
     LeftOut,
     Manifest,
     PartRecord,
@@ -80,7 +81,7 @@ def normalize_parts(names: list[str] | None) -> list[str] | None:
 class FolderSpec:
     part: str
     name: str
-    layout_root: str  # programFiles | programData
+    layout_root: LayoutRoot
     relative: str
 
 
@@ -101,7 +102,7 @@ def folder_specs(layout: InstallationLayout) -> list[FolderSpec]:
     ]
 
 
-def layout_root(layout: InstallationLayout, which: str) -> Path:
+def layout_root(layout: InstallationLayout, which: LayoutRoot) -> Path:
     return layout.program_files if which == "programFiles" else layout.program_data
 
 
@@ -324,7 +325,7 @@ def _create_backup(answers: AnswerFile, destination: Path, reporter: Reporter, *
                 (dest / set_folder).parent.mkdir(parents=True, exist_ok=True)
                 files, size, links = writer.tree(part, set_folder, src, reporter)
                 record.folders.append(FolderSource(name=spec.name, source_path=str(src.resolve()),
-                                                   set_folder=set_folder, layout_root=spec.layout_root,  # type: ignore[arg-type]
+                                                   set_folder=set_folder, layout_root=spec.layout_root,
                                                    relative=spec.relative, files=files, bytes=size,
                                                    skipped_links=links,
                                                    skipped=[SkippedFile(path=p, reason=r) for p, r in writer.skipped]))

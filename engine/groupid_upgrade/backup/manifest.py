@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path, PurePosixPath, PureWindowsPath
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import Field, ValidationError
 
@@ -19,8 +19,9 @@ from ..errors import EngineError
 from ..model.base import WireModel
 
 MANIFEST_NAME = "manifest.json"
-FORMAT = "groupid-upgrade-backup"
-FORMAT_VERSION = 1
+FORMAT: Final = "groupid-upgrade-backup"
+FORMAT_VERSION: Final = 1
+LayoutRoot = Literal["programFiles", "programData"]  # the root a folder part is relative to
 
 PARTS = (
     "Database",
@@ -64,7 +65,7 @@ class FolderSource(WireModel):
     name: str  # "" for a part with one folder; "User" / "Helpdesk" for Password Center portals
     source_path: str  # where it was read from (the answer file's layout), as this machine saw it
     set_folder: str  # the folder in the set holding the copy
-    layout_root: Literal["programFiles", "programData"]
+    layout_root: LayoutRoot
     relative: str  # the source folder relative to its layout root, /-separated
     files: int = 0
     bytes: int = 0

@@ -19,6 +19,7 @@ request timeout) and starts no other.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections.abc import Callable, Iterator
@@ -80,7 +81,7 @@ class BatchPipeline(Generic[B]):
                     if item.error is not None:
                         raise item.error
                     return
-                self._commit(item.batch, lambda job=item: self._wait_indexed(job))  # type: ignore[misc]
+                self._commit(item.batch, functools.partial(self._wait_indexed, item))
                 self._release()
         finally:
             self._stop.set()

@@ -34,9 +34,9 @@ class WireModel(BaseModel):
             alias = field.alias or name
             known[alias.lower()] = alias
             known[name.lower()] = alias
-            for extra_alias in (field.json_schema_extra or {}).get("aliases", []) if isinstance(
-                field.json_schema_extra, dict
-            ) else []:
+            extra = field.json_schema_extra
+            extra_aliases = extra.get("aliases") if isinstance(extra, dict) else None
+            for extra_alias in extra_aliases if isinstance(extra_aliases, list) else []:
                 known[str(extra_alias).lower()] = alias
         out: dict[str, Any] = {}
         for key, value in data.items():

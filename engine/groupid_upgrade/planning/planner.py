@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..errors import EngineError
 from ..model.installation import (
     IdentityStore,
@@ -202,8 +204,8 @@ class Planner:
                 return new_store, None
         except (ValueError, TypeError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if hasattr(exc, "errors"):
-                msg = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())  # type: ignore[attr-defined]
+            if isinstance(exc, ValidationError):
+                msg = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
             return invalid(msg)
         return invalid(f"unknown answer kind {kind}")
 

@@ -43,7 +43,7 @@ from .framing import (
 TYPE_CHECKING = False  # typing is not imported at run time: this module is on the start-up path
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
-    from typing import Any, BinaryIO
+    from typing import Any, BinaryIO, TypeGuard
 
     from ..reporting import LogLevel
 
@@ -149,15 +149,14 @@ def _fileno(stream: BinaryIO) -> int | None:
 
 def _point_windows_std_handle_at_stderr() -> None:
     # Child processes on Windows inherit GetStdHandle(STD_OUTPUT_HANDLE), not fd 1.
-    if sys.platform != "win32":
-        return
-    try:
-        import ctypes
-        import msvcrt
+    if sys.platform == "win32":
+        try:
+            import ctypes
+            import msvcrt
 
-        ctypes.windll.kernel32.SetStdHandle(-11, msvcrt.get_osfhandle(2))  # type: ignore[attr-defined]
-    except (ImportError, OSError, AttributeError):
-        pass
+            ctypes.windll.kernel32.SetStdHandle(-11, msvcrt.get_osfhandle(2))
+        except (ImportError, OSError, AttributeError):
+            pass
 
 
 # --- methods ----------------------------------------------------------------------------------
@@ -270,7 +269,7 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _valid_id(value: Any) -> bool:
+def _valid_id(value: object) -> TypeGuard[int | str]:
     # A string or an exact integer (JSON-RPC: ids SHOULD NOT hold fractions; a .NET client never sends one).
     return isinstance(value, (str, int)) and not isinstance(value, bool)
 
@@ -390,8 +389,9 @@ class _Server:
             if has_id:
                 self._writer.send({"jsonrpc": "2.0", "id": request_id, "result": None})
             return True
-        if not has_id:
-            # Notifications other than cancel mean nothing to the engine (JSON-RPC: never answered).
+        if not (has_id and _valid_id(request_id)):
+            # Notifications other than cancel mean nothing to the engine (JSON-RPC: never answered);
+            # an id that is there but not valid was refused above.
             return True
         self._enqueue(_Job(request_id, method, params, reporter=ServerReporter(request_id, self._writer)))
         # Nothing after shutdown is read: the engine finishes what it has and exits.
@@ -591,9 +591,9 @@ class _Server:
                 spec = self._methods.load(name)
                 assert spec is not None
                 methods[name] = {
-                    "params": spec.params.model_json_schema(by_alias=True),  # type: ignore[attr-defined]
+                    "params": spec.params.model_json_schema(by_alias=True),
                     "result": (
-                        spec.result.model_json_schema(by_alias=True, mode="serialization")  # type: ignore[attr-defined]
+                        spec.result.model_json_schema(by_alias=True, mode="serialization")
                         if spec.result is not None
                         else None
                     ),
@@ -635,7 +635,7 @@ def _validate_params(spec: MethodSpec, params: Any) -> Any:
             extra={"errors": []},
         )
     try:
-        return spec.params.model_validate(params)  # type: ignore[attr-defined]
+        return spec.params.model_validate(params)
     except ValidationError as exc:
         errors = validation_errors(exc)
         fields = ", ".join(sorted({e["field"] or "(params)" for e in errors}))

@@ -41,7 +41,7 @@ class _Refused:
         self.not_json = not_json
 
 
-class _Object(dict):  # type: ignore[type-arg]
+class _Object(dict[str, object]):
     """A parsed object that held the same key (case-insensitively) more than once."""
 
     __slots__ = ("duplicate",)

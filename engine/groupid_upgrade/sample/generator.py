@@ -15,17 +15,18 @@ import os
 import random
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TypedDict
 
 from ..crypto import SecretBox, new_salt
 from ..errors import EngineError
 from ..model.installation import GroupType
 from ..reporting import Reporter
 from ..source import schema
-from ..source.dtmconfig import render_collection, render_job
+from ..source.dtmconfig import CollectionDocument, JobDocument, render_collection, render_job
 from ..source.group_definition import GroupDefinition, encode
 from ..source.layout import InstallationLayout, version_folder_name
 from ..storage.sql import SQLITE_ONLY, create_index, create_table, insert, open_sqlite, transaction
@@ -44,6 +45,20 @@ STORE_BROKEN = 5  # --with-faults only: a broken connection string (R16)
 
 AD_GLOBAL_SECURITY = -2147483646
 AD_UNIVERSAL_DISTRIBUTION = 8
+
+LdifEntry = tuple[str, list[tuple[str, Sequence[str | bytes]]]]  # dn, then (attribute, values) in order
+# A row of the source's Hist.History, columns in the order of schema.HISTORY
+HistoryRow = tuple[int, int, str, str, str, str, str, str | None, str | None, str, str]
+
+
+class SampleGroup(TypedDict):
+    """A group the sample puts in a directory; the database's managed groups point at them."""
+
+    dn: str
+    cn: str
+    type: int
+    guid: str
+    parent_dn: str | None
 
 
 @dataclass(frozen=True)
@@ -155,7 +170,7 @@ class SampleGenerator:
     def _write_directory(self) -> None:
         folder = self.root / "directory"
         folder.mkdir()
-        self.groups_by_domain: dict[str, list[dict]] = {}
+        self.groups_by_domain: dict[str, list[SampleGroup]] = {}
         for domain in DIRECTORY_DOMAINS:
             entries, groups = self._directory_entries(domain)
             self.groups_by_domain[domain] = groups
@@ -167,10 +182,10 @@ class SampleGenerator:
                         for value in values:
                             fh.write(_ldif_line(attr, value if isinstance(value, bytes) else value.encode("utf-8")))
 
-    def _directory_entries(self, domain: str) -> tuple[list[tuple[str, list]], list[dict]]:
+    def _directory_entries(self, domain: str) -> tuple[list[LdifEntry], list[SampleGroup]]:
         base = dn_of_domain(domain)
         rng = self.rng
-        entries: list[tuple[str, list]] = []
+        entries: list[LdifEntry] = []
         ou_groupid = f"OU=GroupID,{base}"
         ou_smart = f"OU=Smart Groups,{ou_groupid}"
         ou_dyn = f"OU=Dynasties,{ou_groupid}"
@@ -198,14 +213,14 @@ class SampleGenerator:
                 ("department", [departments[i % len(departments)]]), ("title", [titles[i % len(titles)]]),
                 ("company", [companies[i % len(companies)]]),
             ]))
-        groups: list[dict] = []
+        groups: list[SampleGroup] = []
         prefix = "CORP" if domain == CORP else "FAB"
         stamp = "2024-05-01T02:00:00Z"
 
         def add_group(cn: str, ou: str, gtype: GroupType, defn: GroupDefinition | None, members: list[str],
                       ad_type: int = AD_GLOBAL_SECURITY) -> str:
             dn = f"CN={cn},{ou}"
-            attrs: list[tuple[str, list]] = [
+            attrs: list[tuple[str, Sequence[str | bytes]]] = [
                 ("objectClass", ["top", "group"]), ("cn", [cn]), ("sAMAccountName", [f"{prefix}-{cn}"[:64]]),
                 ("groupType", [str(ad_type)]), ("description", [f"{gtype.name.replace('_', ' ').title()} {cn}"]),
                 ("managedBy", [users[len(groups) % len(users)]]),
@@ -363,7 +378,7 @@ class SampleGenerator:
 
     # --- Synchronize jobs ----------------------------------------------------------------------------
     def _job(self, key: str, name: str, source: tuple[str, str], dest: tuple[str, str], *,
-             messaging: dict | None = None, script: str | None = None) -> dict:
+             messaging: dict[str, str | None] | None = None, script: str | None = None) -> JobDocument:
         job_id = self.guid()
         self.job_ids[key] = job_id
         return {"id": job_id, "name": name,
@@ -408,11 +423,11 @@ class SampleGenerator:
         ]
         for job in jobs:
             (folder / "Jobs" / f"{job['name']}.dtmconfig").write_bytes(render_job(job, self.version))
-        nightly = {"id": self.guid(), "name": "Nightly directory feeds", "jobs": [
+        nightly: CollectionDocument = {"id": self.guid(), "name": "Nightly directory feeds", "jobs": [
             self._job("nightly-1", "Nightly HR to Corp", text, self._ad(CORP)),
             self._job("nightly-2", "Nightly contractors to Child", excel, self._ad("child.corp.example.com")),
         ]}
-        exports = {"id": self.guid(), "name": "Weekly exports", "jobs": [
+        exports: CollectionDocument = {"id": self.guid(), "name": "Weekly exports", "jobs": [
             self._job("weekly-1", "Weekly Fabrikam export", ("ActiveDirectory", f"Domain={FABRIKAM}"),
                       ("Text", r"Provider=Text;Path=\\fs01\exports\weekly-fabrikam.csv")),
         ]}
@@ -421,7 +436,7 @@ class SampleGenerator:
             (folder / "Group Jobs" / f"{coll['name']}.dtmconfig").write_bytes(render_collection(coll, self.version))
         template = self._job("template", "Template: CSV to AD", text, ("ActiveDirectory", f"Domain={CORP}"))
         (folder / "Job Templates" / "CSV to AD.dtmconfig").write_bytes(render_job(template, self.version))
-        coll_template = {"id": self.guid(), "name": "Template: nightly pair", "jobs": [
+        coll_template: CollectionDocument = {"id": self.guid(), "name": "Template: nightly pair", "jobs": [
             self._job("template-c1", "Template step 1", text, ("ActiveDirectory", f"Domain={CORP}"))]}
         (folder / "Job Group Templates" / "Nightly pair.dtmconfig").write_bytes(
             render_collection(coll_template, self.version))
@@ -497,7 +512,7 @@ class SampleGenerator:
         lay.elasticsearch_data.mkdir(parents=True)
 
     # --- history (streamed) ----------------------------------------------------------------------
-    def _history_rows(self) -> Iterator[tuple]:
+    def _history_rows(self) -> Iterator[HistoryRow]:
         rng = random.Random(self.spec.seed * 7919 + 1)
         stores = [STORE_FABRIKAM] * 9 + [STORE_CONTOSO] * 4 + [STORE_LEGACY] * 3 + [STORE_GOOGLE]
         categories = [c for c, w in (("IdentityStore", 6), ("AdminCenter", 2), ("Helpdesk", 1),
@@ -518,7 +533,7 @@ class SampleGenerator:
     def _write_history(self) -> None:
         sql = insert(schema.HISTORY.name, schema.HISTORY.column_names, "sqlite")
         total = self.spec.history
-        batch: list[tuple] = []
+        batch: list[HistoryRow] = []
         written = 0
         for row in self._history_rows():
             batch.append(row)
@@ -532,7 +547,7 @@ class SampleGenerator:
         self.db.execute(SQLITE_ONLY["journal_mode_delete"])
         self.db.close()
 
-    def _flush_history(self, sql: str, batch: list[tuple]) -> int:
+    def _flush_history(self, sql: str, batch: list[HistoryRow]) -> int:
         if not batch:
             return 0
         with transaction(self.db) as cur:
@@ -542,12 +557,12 @@ class SampleGenerator:
         return n
 
     # --- answer file -------------------------------------------------------------------------------
-    def _pfx_answer(self, pfx: str, app_id: str) -> dict:
+    def _pfx_answer(self, pfx: str, app_id: str) -> dict[str, str]:
         return {"pfxFile": f"certs/{pfx}", "applicationId": app_id}
 
-    def _answers(self) -> dict:
+    def _answers(self) -> dict[str, object]:
         """Answers to every question the plan of this sample asks (docs/sample.md); secrets apart."""
-        answers: dict = {
+        answers: dict[str, object] = {
             f"entra:{STORE_CONTOSO}:credentials": self._pfx_answer("contoso-entra.pfx",
                                                                    "3f0d9b5e-7c1a-4d8e-9a51-0c2b6d4e8f10"),
             f"o365:{STORE_FABRIKAM}:credentials": self._pfx_answer("fabrikam-o365.pfx",
@@ -567,7 +582,7 @@ class SampleGenerator:
             answers[f"schedule:{schedule_id}:store"] = STORE_FABRIKAM
         return answers
 
-    def _answer_secrets(self) -> dict:
+    def _answer_secrets(self) -> dict[str, dict[str, str]]:
         s = self.secrets
         return {
             f"entra:{STORE_CONTOSO}:credentials": {"clientSecret": s.entra_client_secret,

@@ -8,6 +8,7 @@ docs/formats.md, "Synchronize jobs".
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict
 from xml.etree.ElementTree import Element, ParseError, SubElement, tostring
 
 from ..errors import EngineError
@@ -15,6 +16,32 @@ from ..model.installation import JobCollection, JobMessaging, Provider, SyncJob,
 
 FORMAT_VERSION = "1"
 MAX_FILE_BYTES = 16 * 1024 * 1024
+
+
+class ProviderDocument(TypedDict):
+    provider: str
+    connectionString: str
+
+
+class _JobDocumentKeys(TypedDict):
+    id: str
+    name: str
+    source: ProviderDocument
+    destination: ProviderDocument
+
+
+class JobDocument(_JobDocumentKeys, total=False):
+    """What ``render_job`` writes as one <Job> (the sample generator's and the tests' plain form)."""
+
+    enabled: bool
+    messaging: dict[str, str | None] | None  # <Messaging> attributes (Provider, Domain); None ones left out
+    script: str | None
+
+
+class CollectionDocument(TypedDict):
+    id: str
+    name: str
+    jobs: list[JobDocument]
 
 
 def _invalid(path: Path, what: str) -> EngineError:
@@ -85,7 +112,7 @@ def _job(path: Path, elem: Element, relative: str, kind: str, collection_id: str
     msg = elem.find("Messaging")
     if msg is not None and msg.get("Provider"):
         try:
-            messaging = JobMessaging(provider=msg.get("Provider"), domain=msg.get("Domain"))
+            messaging = JobMessaging.model_validate({"provider": msg.get("Provider"), "domain": msg.get("Domain")})
         except ValueError:
             raise _invalid(path, f"unknown messaging provider {msg.get('Provider')!r}") from None
     script = elem.find("Script")
@@ -133,26 +160,28 @@ def read_dtmconfig(path: Path, relative: str, kind: str) -> SyncJob | JobCollect
 # --- writing (sample generator and the 11 target share this layout) -----------------------------
 
 
-def job_element(job: dict) -> Element:
+def job_element(job: JobDocument) -> Element:
     """A <Job> element from a plain dict: id, name, source/destination (provider, connection), ..."""
     elem = Element("Job", {"Id": job["id"], "Name": job["name"], "Enabled": "true" if job.get("enabled", True) else "false"})
     for role in ("source", "destination"):
         prov = job[role]
         SubElement(elem, role.capitalize(), {"Provider": prov["provider"], "ConnectionString": prov["connectionString"]})
-    if job.get("messaging"):
-        SubElement(elem, "Messaging", {k: v for k, v in job["messaging"].items() if v is not None})
-    if job.get("script"):
-        SubElement(elem, "Script", {"Language": "VBNet"}).text = job["script"]
+    messaging = job.get("messaging")
+    if messaging:
+        SubElement(elem, "Messaging", {k: v for k, v in messaging.items() if v is not None})
+    script = job.get("script")
+    if script:
+        SubElement(elem, "Script", {"Language": "VBNet"}).text = script
     return elem
 
 
-def render_job(job: dict, version: str) -> bytes:
+def render_job(job: JobDocument, version: str) -> bytes:
     root = Element("DtmConfig", {"Version": version, "Format": FORMAT_VERSION})
     root.append(job_element(job))
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + tostring(root, encoding="utf-8", xml_declaration=False)
 
 
-def render_collection(collection: dict, version: str) -> bytes:
+def render_collection(collection: CollectionDocument, version: str) -> bytes:
     root = Element("DtmConfig", {"Version": version, "Format": FORMAT_VERSION})
     elem = SubElement(root, "JobCollection", {"Id": collection["id"], "Name": collection["name"]})
     for job in collection["jobs"]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from ..errors import EngineError
 
@@ -34,7 +35,7 @@ def _invalid(path: Path, what: str, line: int | None) -> EngineError:
 class _Limited:
     """A binary file whose reads stop being served after ``limit`` bytes since the last record."""
 
-    def __init__(self, handle, limit: int) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, handle: BinaryIO, limit: int) -> None:
         self._handle = handle
         self._limit = limit
         self.since_record = 0

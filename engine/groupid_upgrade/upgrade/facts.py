@@ -113,11 +113,10 @@ def gather_facts(answers: AnswerFile, first_pass: Blueprint, reporter: Reporter)
             check = check_pfx(creds, owner=owner)
             facts.credential_thumbprints[question.id] = check.thumbprint
             if answers.validate_online:
-                from ..source.credentials import request_token
+                from ..source.credentials import DEFAULT_AUTHORITY, request_token
 
-                kwargs = {"authority": creds.authority} if creds.authority else {}
-                request_token(creds, owner=owner, ca_file=str(creds.authority_ca_file)
-                              if creds.authority_ca_file else None, **kwargs)
+                request_token(creds, owner=owner, authority=creds.authority or DEFAULT_AUTHORITY,
+                              ca_file=str(creds.authority_ca_file) if creds.authority_ca_file else None)
         except EngineError as exc:
             facts.credential_problems[question.id] = exc
     return facts

@@ -20,7 +20,7 @@ def take_snapshot(source: SourceInstallation, sync: SynchronizeContent) -> Sourc
         if lay.replication_attributes.is_dir() else []
     exceptions = sorted(p.name for p in lay.password_exception_lists.iterdir() if p.is_dir()) \
         if lay.password_exception_lists.is_dir() else []
-    portals = []
+    portals: list[str] = []
     for folder in (lay.self_service_portals, lay.password_center_portal, lay.password_center_helpdesk):
         if folder.is_dir():
             portals.extend(p.name for p in sorted(folder.iterdir()) if p.is_dir())
