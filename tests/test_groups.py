@@ -806,18 +806,18 @@ def test_r13_single_group_requests_reuse_the_bind_and_never_for_another_account(
 
 
 def test_r15_the_per_group_ledger_rows_are_asked_for_by_key_not_loaded_into_memory(bed: Bed, own: OwnOu) -> None:
-    """The ledger grows by a row per upgraded group; ``done_units`` (held in memory for a run) leaves them out,
+    """The ledger grows by a row per upgraded group; ``done_keys`` (held in memory for a run) leaves them out,
     and a group's row is found by key, so memory does not grow with the directory."""
     result, records = upgrade(bed, searchContainer=[own.dn])
     assert result["upgraded"] == 6
     guids = [r["objectGuid"] for r in records]
     target = TargetInstallation(load_answer_file(bed.answer_file).target, read_only=True)
     try:
-        held = target.done_units()
+        held = target.ledger.done_keys()
         assert held and not any(key.startswith("Groups/group:") for key in held)
         assert any(key.startswith("Configuration/") for key in held) and any(key.startswith("History/") for key in held)
-        assert all(target.unit_done(f"Groups/group:{guid}") for guid in guids)
-        assert not target.unit_done("Groups/group:00000000-0000-0000-0000-000000000000")
+        assert all(target.ledger.is_done(f"Groups/group:{guid}") for guid in guids)
+        assert not target.ledger.is_done("Groups/group:00000000-0000-0000-0000-000000000000")
     finally:
         target.close()
     ledger = {row[0] for row in bed.query("SELECT UnitKey FROM Upg_Ledger WHERE UnitKey LIKE 'Groups/group:%'")}

@@ -72,6 +72,9 @@ SQLITE_ONLY_KINDS: dict[str, StatementKind] = {
     "list_tables": "select", "integrity_check": "pragma", "journal_mode_delete": "pragma",
 }
 
+# Statements that name their columns (not filled in per table): the one table they are sent to.
+STATEMENT_TABLE: dict[str, str] = {"end_run": target_schema.RUN.name, "select_open_runs": target_schema.RUN.name,
+                                   "select_ended_runs": target_schema.RUN.name}
 SENT_TSQL_ONLY = ("backup_database", "restore_verifyonly", "restore_database")
 # Database names and paths as a user may write them: a ']' and a quote must stay inside their identifier and
 # literal (backup/database.py quotes them with tsql_identifier and tsql_literal).
@@ -94,6 +97,8 @@ def catalogued_statements(dialect: Dialect) -> Iterator[EmittedStatement]:
             yield EmittedStatement(name, text, kind, "storage/sql.py Database.has_table")
             continue
         for room, table in SCHEMA_TABLES:
+            if name in STATEMENT_TABLE and STATEMENT_TABLE[name] != table.name:
+                continue  # its columns are that table's own (the ledger's run rows)
             slots = [slot for slot in ("key", "column") if _uses(text, slot)]
             columns = table.column_names
             fillings: list[dict[str, str]] = [{}]
