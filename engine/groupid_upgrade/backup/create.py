@@ -29,11 +29,12 @@ from ..safety.paths import source_guard
 from ..safety.resources import resource_error
 from ..source.installation import SourceInstallation
 from ..source.layout import InstallationLayout
+from ..storage.connections import directory_client
 from ..suggest import did_you_mean
 from ..target.lock import exclusive, folder_lock
 from . import database as db_part
 from . import ldif_part, search_part
-from .files import copy_tree_hashed, hash_file
+from .files import copy_tree_hashed, hash_file, walk_files
 from .manifest import (
     FOLDER_PARTS,
     MANIFEST_NAME,
@@ -246,6 +247,9 @@ def _create_backup(answers: AnswerFile, destination: Path, reporter: Reporter, *
                         set_id=set_id, left_out=plan.left_out)
     for item in plan.left_out:
         reporter.log("information", f"Backup part {item.part} left out: {item.reason}.")
+    for part in plan.parts:  # what would make a part fail, before anything is written (a what-if stops here)
+        reporter.check_cancelled("the backup")
+        prepare_part(part, answers, plan, layout, reporter, read_all=what_if)
     if what_if:
         for part in plan.parts:
             reporter.record("backupPart", {"part": part, "status": "WouldBackUp"})
@@ -370,6 +374,48 @@ def _create_backup(answers: AnswerFile, destination: Path, reporter: Reporter, *
     if zip_it:
         return manifest, _zip_set(dest, manifest, reporter)
     return manifest, dest
+
+
+def prepare_part(part: str, answers: AnswerFile, plan: BackupPlan, layout: InstallationLayout, reporter: Reporter,
+                 *, read_all: bool) -> None:
+    """Check what the part reads, the way writing it would read it, and raise what writing it would raise:
+    the database opens, the Elasticsearch node answers (or, for a data-folder copy, does not), every
+    directory binds, every folder can be listed. ``read_all`` (a what-if) also reads every byte of the
+    folders' files; a real backup reads them once, while it copies them."""
+    try:
+        if part == "Database":
+            database = answers.source.database
+            if isinstance(database, SqliteDatabase):
+                db_part.check_sqlite(database)
+        elif part == "Elasticsearch":
+            es = answers.source.elasticsearch
+            if plan.es_method == "dataFolder":
+                check = es or ElasticsearchSettings(url=DEFAULT_ES_URL)
+                if search_part.node_answers(check):
+                    raise EngineError("ElasticsearchRunning", f"--elasticsearch-stopped was given but Elasticsearch "
+                                      f"answers at {check.url}; copying a running node's data folder is not a "
+                                      "backup.", target=check.url, recommended_action="Stop the Elasticsearch "
+                                      "service first, or back up with a snapshot (leave --elasticsearch-stopped out).")
+                _check_tree(layout.elasticsearch_data, reporter, read_all=read_all)
+            elif es is not None:
+                with search_part.search_client(es) as client:
+                    client.ping()
+        elif part == "GroupAttributes":
+            for domain, settings in ldif_part.directories_of(answers).items():
+                with directory_client(domain, settings) as client:
+                    client.root_dse()
+        else:
+            for spec in (s for s in plan.folders if s.part == part):
+                _check_tree(layout_root(layout, spec.layout_root) / spec.relative, reporter, read_all=read_all)
+    except OSError as exc:
+        raise _io_error(exc, Path(), part) from None
+
+
+def _check_tree(root: Path, reporter: Reporter, *, read_all: bool) -> None:
+    for rel, _entry, kind in walk_files(root):
+        reporter.check_cancelled("the backup")
+        if kind == "file" and read_all:
+            hash_file(root / rel)
 
 
 def _io_error(exc: OSError, dest: Path, part: str) -> EngineError:

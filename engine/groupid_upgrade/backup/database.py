@@ -41,6 +41,13 @@ def _destination_error(dest: Path, exc: sqlite3.DatabaseError) -> EngineError:
                        "permissions of the destination, then back up again.")
 
 
+def check_sqlite(settings: SqliteDatabase) -> None:
+    """The source database opens (read-only, its schema read) as the backup opens it. Its pages are not read
+    ahead: SQLite's backup API copies them as they are, so no read-ahead check would fail where it fails."""
+    open_sqlite(Path(settings.path), read_only=True, via="sqlite3",
+                display_name=f"source database {settings.path}").close()
+
+
 def backup_sqlite(settings: SqliteDatabase, dest: Path, reporter: Reporter) -> DatabasePart:
     """Copy the database with SQLite's online backup API: a consistent copy while GroupID runs."""
     source = open_sqlite(Path(settings.path), read_only=True, via="sqlite3",
