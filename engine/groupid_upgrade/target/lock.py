@@ -137,6 +137,18 @@ def _folder_error(folder: Path, exc: OSError) -> EngineError:
                                           "folder every account running the upgrade can write.")
 
 
+def _make_shared_folder(folder: Path) -> None:
+    """The lock folder, shared by every account that runs a command on this machine (a scheduled task's
+    and an admin's): on POSIX world-writable with the sticky bit, like /tmp; on Windows ProgramData's own
+    permissions let every user create files there."""
+    if folder.is_dir():
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    if sys.platform != "win32" and os.environ.get(LOCK_FOLDER_ENV) is None:
+        with contextlib.suppress(OSError):
+            os.chmod(folder, 0o1777)
+
+
 class RunLock:
     """The lock of one resource, held by this process while a ``with`` block runs."""
 
@@ -169,10 +181,13 @@ class RunLock:
     @contextlib.contextmanager
     def hold(self, run_id: str, operation: str) -> Iterator[RunLock]:
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            _make_shared_folder(self.path.parent)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         except OSError as exc:
             raise _folder_error(self.path.parent, exc) from None
+        if hasattr(os, "fchmod"):  # another account's command must be able to lock it too (POSIX)
+            with contextlib.suppress(OSError):
+                os.fchmod(fd, 0o666)
         try:
             deadline = time.monotonic() + STARTING_GRACE_SECONDS
             while not _try_lock(fd):
