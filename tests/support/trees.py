@@ -7,7 +7,7 @@ recorded with where it points and never followed; FIFOs, sockets and devices are
 opened. Any file written (even with the same bytes: the mtime moves), created, removed, renamed,
 chmod-ed, chown-ed or hard-linked changes the snapshot; so does a file created and removed again in a
 folder (the folder's mtime moves). ``contents(root)`` keeps only what a copy shares with its original
-(paths, kinds, content hashes and link targets), for comparing two different trees.
+(paths, kinds, content hashes and link targets; file mtimes if asked), for comparing two different trees.
 
     before = trees.snapshot(sample.source)
     ...  # run the engine
@@ -106,12 +106,14 @@ def snapshot(root: Path) -> Snapshot:
     return out
 
 
-def contents(root: Path) -> dict[str, str]:
-    """What a copy of ``root`` shares with it: relative path -> content hash, link target or kind.
+def contents(root: Path, *, mtimes: bool = False) -> dict[str, str]:
+    """What a copy of ``root`` shares with it: relative path -> content hash, link target or kind; with
+    ``mtimes``, each file's mtime too (a backup or a restore keeps them; a folder's own changes as it fills).
 
     The root itself is left out, so a folder and its copy under another name compare equal.
     """
-    return {path: e.content() for path, e in snapshot(root).items() if path != ROOT}
+    return {path: e.content() + (f" mtime:{e.mtime_ns}" if mtimes and e.kind == "file" else "")
+            for path, e in snapshot(root).items() if path != ROOT}
 
 
 def files(root: Path) -> list[str]:
