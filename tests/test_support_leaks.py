@@ -130,6 +130,15 @@ def test_r19_zip_members_and_a_zip_in_a_zip_are_looked_into(tmp_path: Path) -> N
     assert leak.where == f"{outer}!nested.zip!deep/answers.json"
 
 
+@given(garbage=st.binary(min_size=18, max_size=64))
+@GENERATED
+def test_r19_bytes_that_only_look_like_a_container_are_scanned_as_they_are(garbage: bytes) -> None:
+    """An end-of-zip record, a gzip or SQLite header with garbage after it: no error, the bytes still scanned."""
+    for fake in (b"PK\x05\x06" + garbage, b"PK\x03\x04" + garbage, leaks.GZIP_MAGIC + garbage,
+                 leaks.SQLITE_MAGIC + garbage):
+        assert found(SECRET, fake + SECRET.encode() + fake)
+
+
 def test_r19_a_gzip_stream_is_looked_into(tmp_path: Path) -> None:
     (tmp_path / "run.log.gz").write_bytes(gzip.compress(f"connecting with {SECRET}\n".encode() * 20))
     [leak] = leaks.find_leaks({"s": SECRET}, paths=[tmp_path])
@@ -254,11 +263,17 @@ def test_r19_sample_secrets_are_found_three_ways(sample: helpers.Sample, tmp_pat
     assert leaks.find_leaks(secrets, paths=[sample.root / "secrets.json"])
 
 
-def test_r19_a_clean_tree_passes(sample: helpers.Sample) -> None:
-    """The sample's source holds its secrets encrypted only: every form, every container, nothing found."""
-    scanner = leaks.assert_no_leaks(leaks.sample_secrets(sample.root), paths=[sample.source],
+def test_r19_a_clean_tree_passes(sample: helpers.Sample, tmp_path: Path) -> None:
+    """The sample's source holds its secrets encrypted only: in its files, in a deflated zip of them, in a
+    gzip of its database, looked into every way, nothing is found."""
+    with zipfile.ZipFile(tmp_path / "source.zip", "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(sample.source.rglob("*")):
+            if path.is_file():
+                zf.write(path, path.relative_to(sample.source).as_posix())
+    (tmp_path / "db.gz").write_bytes(gzip.compress(sample.database.read_bytes()))
+    scanner = leaks.assert_no_leaks(leaks.sample_secrets(sample.root), paths=[sample.source, tmp_path],
                                     texts={"answers.json": sample.answer_file.read_bytes()})
-    assert scanner.files >= 20 and scanner.bytes > 1_000_000
+    assert scanner.files >= 22 and scanner.bytes > 3 * sample.database.stat().st_size
 
 
 def test_r19_secret_values_by_key_name() -> None:

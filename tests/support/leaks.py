@@ -224,24 +224,10 @@ class LeakScanner:
 
     def process(self, pid: int) -> list[Leak]:
         """A live process and its children: command line, environment and thread names (Linux /proc)."""
-        import psutil
-
         found: list[Leak] = []
-        pids = [pid]
-        with contextlib.suppress(psutil.Error):
-            pids += [child.pid for child in psutil.Process(pid).children(recursive=True)]
-        for each in pids:
-            proc = Path(f"/proc/{each}")
-            parts = [proc / "cmdline", proc / "environ"]
-            with contextlib.suppress(OSError):
-                parts += sorted(task / "comm" for task in (proc / "task").iterdir())
-            for part in parts:
-                try:
-                    data = part.read_bytes()
-                except OSError:  # gone meanwhile: what it held can no longer be read by anyone
-                    continue
-                self.streams += 1
-                found += self.data(data, f"/proc/{each}/{part.relative_to(proc)}")
+        for where, data in process_images(pid).items():
+            self.streams += 1
+            found += self.data(data, where)
         return found
 
     def scan(self, *, texts: Mapping[str, str | bytes] | Iterable[str | bytes] = (), paths: Iterable[Path] = (),
@@ -276,13 +262,14 @@ class LeakScanner:
 def _inside(data: bytes, where: str, file: Path | None) -> Iterator[tuple[str, bytes]]:
     """What ``data`` holds that its bytes do not show as they are."""
     if data.startswith(ZIP_MAGIC) or (b"PK\x05\x06" in data[-65_557:] and zipfile.is_zipfile(io.BytesIO(data))):
-        with contextlib.suppress(zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError), \
-                zipfile.ZipFile(io.BytesIO(data)) as zf:
+        # what only looks like a zip (a database holding the bytes of an end record) reads as garbage
+        with contextlib.suppress(zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
+                                 ValueError, OSError), zipfile.ZipFile(io.BytesIO(data)) as zf:
             for info in zf.infolist():
                 if not info.is_dir() and info.file_size <= MAX_INFLATED:
                     yield f"{where}!{info.filename}", zf.read(info)
     if data.startswith(GZIP_MAGIC):
-        with contextlib.suppress(OSError, EOFError, zlib.error):
+        with contextlib.suppress(OSError, EOFError, zlib.error, ValueError):
             yield f"{where} (gunzipped)", gzip.GzipFile(fileobj=io.BytesIO(data)).read(MAX_INFLATED)
     if data.startswith(SQLITE_MAGIC):
         yield from _sqlite_values(data, where, file)
@@ -319,6 +306,26 @@ def _sqlite_values(data: bytes, where: str, file: Path | None) -> Iterator[tuple
         if texts:
             yield f"{where} (SQLite values)", b"\n".join(texts)
         yield from blobs
+
+
+def process_images(pid: int) -> dict[str, bytes]:
+    """What anyone on the machine can read of a live process and of its children: ``/proc/<pid>/cmdline``,
+    ``environ`` and each thread's ``comm``, by that path. A process gone meanwhile is left out."""
+    import psutil
+
+    pids = [pid]
+    with contextlib.suppress(psutil.Error):
+        pids += [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    out: dict[str, bytes] = {}
+    for each in pids:
+        proc = Path(f"/proc/{each}")
+        parts = [proc / "cmdline", proc / "environ"]
+        with contextlib.suppress(OSError):
+            parts += sorted(task / "comm" for task in (proc / "task").iterdir())
+        for part in parts:
+            with contextlib.suppress(OSError):
+                out[f"/proc/{each}/{part.relative_to(proc)}"] = part.read_bytes()
+    return out
 
 
 def find_leaks(secrets: Mapping[str, str] | Iterable[str], *,
