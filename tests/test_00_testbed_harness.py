@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.testbed  # it starts and stops the servers itself
 
 
 def _run(script: str) -> subprocess.CompletedProcess:
@@ -25,9 +27,9 @@ def _run(script: str) -> subprocess.CompletedProcess:
 
 def _running_testbed_pids() -> set[int]:
     """PIDs of test-bed servers already running in the state directory ``up`` uses."""
-    from tests.testbed import es_node, samba_dc
-    from tests.testbed.fixtures_es import testbed_es_state_dir
-    from tests.testbed.fixtures_samba import CORP, FABRIKAM, state_dir_path
+    from testbed import es_node, samba_dc
+    from testbed.fixtures_es import testbed_es_state_dir
+    from testbed.fixtures_samba import CORP, FABRIKAM, state_dir_path
 
     pids: set[int] = set()
     for spec in (CORP, FABRIKAM):

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
-from tests.token_endpoint import TokenEndpoint
 
 from groupid_upgrade.errors import CATALOG, EngineError
 from groupid_upgrade.model.settings import PfxCredentials
 from groupid_upgrade.sample.certificates import write_pfx
 from groupid_upgrade.source.credentials import PfxCheck, check_pfx, request_token
+from support import leaks
+from token_endpoint import TokenEndpoint
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -26,7 +27,6 @@ APP_ID = "6f1c2d3e-4a5b-4c6d-8e9f-0a1b2c3d4e5f"
 TENANT = "fabrikam.onmicrosoft.com"
 OWNER = "Office 365 provider of identity store 'Fabrikam' (id 1)"
 JOB_OWNER = "Synchronize job 'Fabrikam mail users' (6f1c2d3e)"
-SECRETS = (PFX_PASSWORD, CLIENT_SECRET)
 UTC = dt.timezone.utc
 
 
@@ -41,9 +41,8 @@ def _credentials(pfx: Path, *, password: str = PFX_PASSWORD, secret: str = CLIEN
 
 
 def _assert_no_secret(*texts: object) -> None:
-    for text in texts:
-        for secret in SECRETS:
-            assert secret not in str(text)
+    leaks.assert_no_leaks({"PFX password": PFX_PASSWORD, "client secret": CLIENT_SECRET},
+                          texts=[str(text) for text in texts])
 
 
 def _assert_error(exc: EngineError, error_id: str, owner: str = OWNER) -> None:

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psutil
 import pytest
@@ -15,17 +15,10 @@ from pydantic import SecretStr
 
 from groupid_upgrade.errors import EngineError
 from groupid_upgrade.storage.search import SearchClient
-
-try:
-    from tests.testbed import es_node as node_control
-except ModuleNotFoundError:  # tests/ is not a package here: pytest put tests/ itself on sys.path
-    from testbed import es_node as node_control  # type: ignore[no-redef]
-
-if TYPE_CHECKING:
-    from tests.testbed.fixtures_es import EsNode
+from testbed import es_node as node_control
+from testbed.fixtures_es import EsNode
 
 # the lead wires the plugin in tests/conftest.py; naming it here lets this file run on its own
-pytest_plugins = [node_control.__name__.rpartition(".")[0] + ".fixtures_es"]
 
 DOCS = 100_000
 SINGLE_SHARD = {"number_of_shards": 1, "number_of_replicas": 0}

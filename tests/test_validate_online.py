@@ -25,7 +25,7 @@ from groupid_upgrade.model.plan import Plan
 from groupid_upgrade.reporting import CollectingReporter
 from groupid_upgrade.upgrade.plan_method import PlanParams, plan_handler
 
-pytest_plugins = ["helpers", "tests.testbed.fixtures_samba"]
+pytest_plugins = ["helpers"]
 
 pytestmark = pytest.mark.testbed
 
