@@ -34,20 +34,29 @@ def touch(path: Path) -> None:
     os.utime(path, ns=(OLD, OLD + 1), follow_symlinks=False)
 
 
+def create_and_remove(root: Path) -> None:
+    (root / "empty" / "tmp").write_text("x")
+    (root / "empty" / "tmp").unlink()
+
+
+def retarget(root: Path) -> None:
+    (root / "link").unlink()
+    (root / "link").symlink_to("Jobs/deep/b.dtmconfig")
+
+
 # one way to write the tree each: every one must change the snapshot
-WRITES: dict[str, Callable[[Path], None]] = {
+WRITES: dict[str, Callable[[Path], object]] = {
     "content, same size": lambda r: (r / "Jobs" / "a.dtmconfig").write_text("<job id='A'/>"),
     "the same bytes written again": lambda r: (r / "GroupID10.db").write_bytes((r / "GroupID10.db").read_bytes()),
     "mtime only, by a nanosecond": lambda r: touch(r / "Jobs" / "deep" / "b.dtmconfig"),
     "chmod": lambda r: (r / "Jobs" / "a.dtmconfig").chmod(0o600),
     "file created": lambda r: (r / "empty" / "new").write_text(""),
-    "file created and removed again": lambda r: ((r / "empty" / "tmp").write_text("x"),
-                                                 (r / "empty" / "tmp").unlink()),
+    "file created and removed again": create_and_remove,
     "file removed": lambda r: (r / "Jobs" / "deep" / "b.dtmconfig").unlink(),
     "renamed": lambda r: (r / "Jobs" / "a.dtmconfig").rename(r / "Jobs" / "c.dtmconfig"),
     "folder created": lambda r: (r / "Jobs" / "new").mkdir(),
     "hard link made to a file": lambda r: os.link(r / "GroupID10.db", r.parent / "hardlink.db"),
-    "link retargeted": lambda r: ((r / "link").unlink(), (r / "link").symlink_to("Jobs/deep/b.dtmconfig")),
+    "link retargeted": retarget,
     "truncated": lambda r: os.truncate(r / "GroupID10.db", 100),
     "root chmod": lambda r: r.chmod(0o700),
 }

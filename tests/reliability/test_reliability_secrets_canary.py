@@ -279,7 +279,7 @@ def test_r19_no_canary_in_anything_the_engine_wrote_printed_or_exposed(ctx: Cana
     reliability_figures.record("canary", "scenarios", {
         "scenarios": [name for name, _ in CANARY_SCENARIOS], "canaries": len(ctx.canaries),
         "forms": len(leaks.forms(example)) + len(leaks.prefix_forms(example)), "streams": scanner.streams,
-        "files": scanner.files, "bytes": scanner.bytes, "leaked": len(found_leaks), "where": found,
+        "files": scanner.files, "bytes": scanner.bytes_read, "leaked": len(found_leaks), "where": found,
         "seconds": round(time.monotonic() - started, 1)})
     assert not found, f"canaries leaked: {found}"
 

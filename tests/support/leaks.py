@@ -171,7 +171,7 @@ class LeakScanner:
 
     secrets: Mapping[str, str] | Iterable[str]
     files: int = 0
-    bytes: int = 0
+    bytes_read: int = 0
     streams: int = 0
     _compiled: list[_Secret] = field(init=False, repr=False)
 
@@ -196,7 +196,7 @@ class LeakScanner:
     def data(self, data: bytes, where: str, depth: int = 0, *, file: Path | None = None) -> list[Leak]:
         """Bytes, and whatever they contain (zip members, gzip, SQLite values, unfolded lines); ``file``:
         where they were read from (an SQLite database is then opened in place)."""
-        self.bytes += len(data)
+        self.bytes_read += len(data)
         found = self._search(data, where)
         if depth >= MAX_DEPTH:
             return found

@@ -19,7 +19,7 @@ password file into a ``SecretStr``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -43,7 +43,7 @@ def admin_password(env: dict[str, str]) -> SecretStr:
     return SecretStr(Path(env["LDAP_PASSWORD_FILE"]).read_text().strip())
 
 
-def session_dc(spec: dict[str, object]) -> Iterator[dict[str, str]]:
+def session_dc(spec: Mapping[str, object]) -> Iterator[dict[str, str]]:
     """The DC of ``spec`` for the session, stopped at its end when it was started here."""
     state_dir = state_dir_path()
     domain = str(spec["domain"])
