@@ -5,6 +5,7 @@ can be reversed or shuffled with the test-bed harness still first."""
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Iterator
 
 import pytest
@@ -78,6 +79,8 @@ def test_a_server_reached_at_run_time_without_the_mark_fails_before_it_starts(py
 
 
 def _order_files(pytester: pytest.Pytester) -> None:
+    """Four files in a package of their own: tests/test_00_testbed_harness.py is imported in this session
+    already, and a second module of that name outside a package would not import."""
     log = pytester.path / "order.jsonl"
     body = f"""
         import json
@@ -87,7 +90,9 @@ def _order_files(pytester: pytest.Pytester) -> None:
         def test_one(request): record(request)
         def test_two(request): record(request)
     """
-    pytester.makepyfile(test_a=body, test_b=body, test_c=body, test_00_testbed_harness=body)
+    package = pytester.mkpydir("ordering_case")
+    for name in ("test_a", "test_b", "test_c", "test_00_testbed_harness"):
+        (package / f"{name}.py").write_text(textwrap.dedent(body))
 
 
 def _order(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, value: str | None) -> list[str]:
@@ -104,11 +109,12 @@ def _order(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, value: st
 def test_the_order_is_reversed_or_shuffled_by_file_and_the_harness_stays_first(
         pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     _order_files(pytester)
-    harness = ["test_00_testbed_harness.py::test_one", "test_00_testbed_harness.py::test_two"]
+    harness = ["ordering_case/test_00_testbed_harness.py::test_one", "ordering_case/test_00_testbed_harness.py::test_two"]
     files = _order(pytester, monkeypatch, None)
-    assert files == [*harness, *(f"test_{f}.py::test_{t}" for f in "abc" for t in ("one", "two"))]
+    assert files == [*harness, *(f"ordering_case/test_{f}.py::test_{t}" for f in "abc" for t in ("one", "two"))]
     reverse = _order(pytester, monkeypatch, "reverse")
-    assert reverse == [*reversed(harness), *(f"test_{f}.py::test_{t}" for f in "cba" for t in ("two", "one"))]
+    assert reverse == [*reversed(harness),
+                       *(f"ordering_case/test_{f}.py::test_{t}" for f in "cba" for t in ("two", "one"))]
     shuffled = _order(pytester, monkeypatch, "shuffle:7")
     assert shuffled == _order(pytester, monkeypatch, "shuffle:7") and sorted(shuffled) == sorted(files)
     assert shuffled[:2] in (harness, harness[::-1])
