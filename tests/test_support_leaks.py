@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import ldif
@@ -137,6 +138,19 @@ def test_r19_bytes_that_only_look_like_a_container_are_scanned_as_they_are(garba
     for fake in (b"PK\x05\x06" + garbage, b"PK\x03\x04" + garbage, leaks.GZIP_MAGIC + garbage,
                  leaks.SQLITE_MAGIC + garbage):
         assert found(SECRET, fake + SECRET.encode() + fake)
+
+
+def test_r19_a_damaged_zip_member_does_not_hide_the_members_after_it(tmp_path: Path) -> None:
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("first.bin", os.urandom(4000))
+        zf.writestr("second.json", json.dumps({"password": SECRET}) * 20)
+    data = bytearray(packed.getvalue())
+    data[100:140] = bytes(40)  # inside the first member's deflated bytes: its CRC no longer matches
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf, pytest.raises((zipfile.BadZipFile, zlib.error)):
+        zf.read("first.bin")
+    [leak] = found(SECRET, bytes(data))
+    assert leak.where == "blob!second.json"
 
 
 def test_r19_a_gzip_stream_is_looked_into(tmp_path: Path) -> None:

@@ -262,19 +262,34 @@ class LeakScanner:
 def _inside(data: bytes, where: str, file: Path | None) -> Iterator[tuple[str, bytes]]:
     """What ``data`` holds that its bytes do not show as they are."""
     if data.startswith(ZIP_MAGIC) or (b"PK\x05\x06" in data[-65_557:] and zipfile.is_zipfile(io.BytesIO(data))):
-        # what only looks like a zip (a database holding the bytes of an end record) reads as garbage
-        with contextlib.suppress(zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError,
-                                 ValueError, OSError), zipfile.ZipFile(io.BytesIO(data)) as zf:
-            for info in zf.infolist():
-                if not info.is_dir() and info.file_size <= MAX_INFLATED:
-                    yield f"{where}!{info.filename}", zf.read(info)
+        yield from _zip_members(data, where)
     if data.startswith(GZIP_MAGIC):
         with contextlib.suppress(OSError, EOFError, zlib.error, ValueError):
             yield f"{where} (gunzipped)", gzip.GzipFile(fileobj=io.BytesIO(data)).read(MAX_INFLATED)
     if data.startswith(SQLITE_MAGIC):
         yield from _sqlite_values(data, where, file)
-    if b"\n " in data:  # LDIF folds long lines (base64 values too) with a newline and one space
+    if b"\n " in data and not data.startswith((ZIP_MAGIC, GZIP_MAGIC, SQLITE_MAGIC)):
+        # LDIF folds long lines (base64 values too) with a newline and one space
         yield f"{where} (folded lines joined)", re.sub(rb"\r?\n ", b"", data)
+
+
+def _zip_members(data: bytes, where: str) -> Iterator[tuple[str, bytes]]:
+    """Each member of a zip, inflated. What only looks like a zip (a database holding the bytes of an end
+    record) reads as garbage, and an encrypted member cannot be read: those are left to the bytes as stored."""
+    unreadable = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError, ValueError, OSError)
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except unreadable:
+        return
+    with zf:
+        for info in zf.infolist():
+            if info.is_dir() or info.file_size > MAX_INFLATED:
+                continue
+            try:
+                member = zf.read(info)
+            except unreadable:
+                continue
+            yield f"{where}!{info.filename}", member
 
 
 def _sqlite_values(data: bytes, where: str, file: Path | None) -> Iterator[tuple[str, bytes]]:
