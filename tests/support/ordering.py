@@ -57,9 +57,19 @@ def arrange(items: list[pytest.Item], kind: str, seed: int | None) -> list[pytes
     return arranged
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def describe() -> str:
     kind, seed = order()
     return f"test order: {kind}" + (f" (seed {seed}: {ENV}=shuffle:{seed} replays it)" if seed is not None else "")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return describe()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # printed even with -q (the header is not), so a failure in another order can be replayed
+    if order()[0] != "files":
+        terminalreporter.write_line(describe())
 
 
 @pytest.hookimpl(trylast=True)
