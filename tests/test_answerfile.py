@@ -222,7 +222,7 @@ def test_invalid_json_in_the_secrets_file_names_it(tmp_path: Path) -> None:
         load_answer_file(write(tmp_path / "a.json", data))
     assert info.value.error_id == "SecretsFileInvalid"
     assert "s.json" in info.value.message and "line 1, column" in info.value.message
-    assert SOURCE_SECRET not in str(info.value.to_error_object())
+    leaks.assert_no_leaks([SOURCE_SECRET], texts={"error": str(info.value.to_error_object())})
 
 
 def test_answer_file_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
@@ -274,7 +274,7 @@ def test_r19_warns_when_the_secrets_file_is_readable_by_others(
     assert bool(warnings) is warned
     if warned:
         assert any("secrets.json" in w for w in warnings)
-    assert all(SOURCE_SECRET not in w for w in warnings)
+    leaks.assert_no_leaks([SOURCE_SECRET], texts=warnings)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")

@@ -270,7 +270,8 @@ def test_r19_a_wrong_target_passphrase_is_passphrase_invalid(sample: Path) -> No
     (sample / "secrets.json").write_text(json.dumps(secrets))
     proc = engine("run", "--answer-file", str(sample / "answers.json"), "--json", check=1)
     assert json.loads(proc.stdout)["error"]["data"]["errorId"] == "PassphraseInvalid"
-    assert "not the passphrase" not in proc.stdout + proc.stderr
+    leaks.assert_no_leaks({"the wrong passphrase": "not the passphrase", **leaks.sample_secrets(sample)},
+                          texts={"stdout": proc.stdout, "stderr": proc.stderr})
 
 
 def test_what_if_writes_nothing_and_lists_the_units_a_run_then_writes(sample: Path) -> None:
