@@ -6,7 +6,8 @@ A secret is found when any of these byte strings of it is in the bytes scanned (
   lower-case, ``+`` for spaces) or XML-escaped, each in UTF-8, UTF-16LE and UTF-16BE;
 - hex (lower- and upper-case) and base64 (standard and URL-safe alphabets) of the UTF-8 and UTF-16LE
   of each of those texts, at any offset in an encoded stream: the base64 characters that depend only
-  on the secret's own bytes are searched, at each of the three alignments;
+  on the secret's own bytes are searched, at each of the three alignments (when they are at least
+  ``MIN_BASE64``: a 6- or 7-byte secret leaves 4 such characters at two of them, too few to mean a leak);
 - a prefix of the secret, two thirds of it and at least ``PREFIX_MIN`` characters, in clear text
   (UTF-8, UTF-16LE, UTF-16BE): a truncated secret is still a leak.
 
@@ -49,6 +50,7 @@ from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import escape as xml_escape
 
 MIN_LENGTH = 6
+MIN_BASE64 = 8  # base64 characters searched at the least (48 bits: no chance match in what tests scan)
 PREFIX_MIN = 10
 MAX_DEPTH = 4  # containers inside containers (a database in a zip in a zip ...)
 MAX_INFLATED = 512 * 1024 * 1024  # a zip or gzip member larger than this is scanned as it is stored
@@ -107,7 +109,7 @@ def _base64_cores(data: bytes) -> list[bytes]:
         encoded = base64.b64encode(b"\0" * shift + data)
         start = 4 * ((shift + 2) // 3)
         end = 4 * ((shift + len(data)) // 3)
-        if end > start:
+        if end - start >= MIN_BASE64:  # shorter, it would match by chance in a few megabytes
             out.append(encoded[start:end])
     return out
 
