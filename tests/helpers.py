@@ -9,7 +9,6 @@ PYTEST_DONT_REWRITE: test modules import this module before pytest loads it as a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from typing import Any
 import pytest
 
 from groupid_upgrade.sample.generator import SampleSpec, generate_sample
+from support import trees
 
 SEED = 1
 ENGINE = [sys.executable, "-m", "groupid_upgrade"]
@@ -106,10 +106,29 @@ class Sample:
         return self.write_answers(data, name)
 
 
+def shared_changes(root: Path, before: trees.Snapshot) -> list[str]:
+    """What tests changed in a shared sample: anything but the answer files they may write beside
+    answers.json (``Sample.write_answers``, with names of their own)."""
+    allowed = ("answers-", "secrets-")
+    return [change for change in trees.changes(before, trees.snapshot(root))
+            if not (change.startswith(".: ") or ("/" not in change.split(":")[0] and change.startswith(allowed)
+                                                 and change.endswith("created (file)")))]
+
+
+def _shared(root: Path) -> Iterator[Path]:
+    """A sample every test of the session reads; at the end of the session it must be as generated, or a
+    test changed what later tests read (and the suite would depend on the order its files run in)."""
+    before = trees.snapshot(root)
+    yield root
+    changed = shared_changes(root, before)
+    assert not changed, f"a test changed the shared sample {root} (take sample_copy instead):\n" + "\n".join(
+        changed[:20])
+
+
 @pytest.fixture(scope="session")
-def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def sample_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The default 10.0 sample (seed 1), generated once per session. Read it, never change it."""
-    return make_sample(tmp_path_factory.mktemp("shared") / "sample")
+    yield from _shared(make_sample(tmp_path_factory.mktemp("shared") / "sample"))
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +137,10 @@ def sample(sample_root: Path) -> Sample:
 
 
 @pytest.fixture(scope="session")
-def faults_sample(tmp_path_factory: pytest.TempPathFactory) -> Sample:
+def faults_sample(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sample]:
     """The default sample with ``--with-faults``, generated once per session. Read only."""
-    return Sample(make_sample(tmp_path_factory.mktemp("shared-faults") / "sample", with_faults=True))
+    for root in _shared(make_sample(tmp_path_factory.mktemp("shared-faults") / "sample", with_faults=True)):
+        yield Sample(root)
 
 
 @pytest.fixture
@@ -137,22 +157,6 @@ def load_json(path: Path) -> Any:
 def write_json(path: Path, data: Any) -> Path:
     path.write_text(json.dumps(data, indent=2), encoding="utf-8")
     return path
-
-
-def tree_checksums(root: Path) -> dict[str, str]:
-    """SHA-256 of every file under ``root`` by relative path; folders appear as ``<dir>``.
-
-    Any file written, created, removed or renamed under ``root`` changes the result.
-    """
-    out: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        base = Path(dirpath)
-        for name in dirnames:
-            out[(base / name).relative_to(root).as_posix() + "/"] = "<dir>"
-        for name in filenames:
-            path = base / name
-            out[path.relative_to(root).as_posix()] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return out
 
 
 def dtmconfig_files(jobs_folder: Path, sub: str | None = None) -> list[Path]:

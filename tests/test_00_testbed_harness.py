@@ -14,8 +14,12 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
+
+from support import leaks
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.testbed  # it starts and stops the servers itself
 
 
 def _run(script: str) -> subprocess.CompletedProcess:
@@ -25,9 +29,9 @@ def _run(script: str) -> subprocess.CompletedProcess:
 
 def _running_testbed_pids() -> set[int]:
     """PIDs of test-bed servers already running in the state directory ``up`` uses."""
-    from tests.testbed import es_node, samba_dc
-    from tests.testbed.fixtures_es import testbed_es_state_dir
-    from tests.testbed.fixtures_samba import CORP, FABRIKAM, state_dir_path
+    from testbed import es_node, samba_dc
+    from testbed.fixtures_es import testbed_es_state_dir
+    from testbed.fixtures_samba import CORP, FABRIKAM, state_dir_path
 
     pids: set[int] = set()
     for spec in (CORP, FABRIKAM):
@@ -50,7 +54,7 @@ def test_up_prints_the_servers_and_down_leaves_no_process_of_theirs() -> None:
     assert env["ES_URL"].startswith("http://127.0.0.1:")
     for key in ("LDAP_PASSWORD_FILE", "FABRIKAM_LDAP_PASSWORD_FILE"):
         password = Path(env[key]).read_text().strip()
-        assert password and password not in up.stdout + up.stderr
+        leaks.assert_no_leaks({key: password}, texts={"up stdout": up.stdout, "up stderr": up.stderr})
         assert Path(env[key]).stat().st_mode & 0o077 == 0
     pids = [int(env[k]) for k in ("LDAP_PID", "FABRIKAM_LDAP_PID", "ES_PID")]
     family = {p for pid in pids for p in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]}

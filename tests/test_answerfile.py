@@ -14,6 +14,7 @@ import helpers
 from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.errors import EngineError
 from groupid_upgrade.reporting import CollectingReporter
+from support import leaks
 
 pytest_plugins = ["helpers"]
 
@@ -221,7 +222,7 @@ def test_invalid_json_in_the_secrets_file_names_it(tmp_path: Path) -> None:
         load_answer_file(write(tmp_path / "a.json", data))
     assert info.value.error_id == "SecretsFileInvalid"
     assert "s.json" in info.value.message and "line 1, column" in info.value.message
-    assert SOURCE_SECRET not in str(info.value.to_error_object())
+    leaks.assert_no_leaks([SOURCE_SECRET], texts={"error": str(info.value.to_error_object())})
 
 
 def test_answer_file_that_is_not_an_object_is_refused(tmp_path: Path) -> None:
@@ -273,7 +274,7 @@ def test_r19_warns_when_the_secrets_file_is_readable_by_others(
     assert bool(warnings) is warned
     if warned:
         assert any("secrets.json" in w for w in warnings)
-    assert all(SOURCE_SECRET not in w for w in warnings)
+    leaks.assert_no_leaks([SOURCE_SECRET], texts=warnings)
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX file modes")
@@ -305,14 +306,6 @@ def test_r19_the_sample_files_give_no_warning(sample: helpers.Sample) -> None:
 
 
 # --- no secret in errors or repr (R19) --------------------------------------------------------------
-def secret_values(data: Any) -> list[str]:
-    if isinstance(data, dict):
-        return [v for d in data.values() for v in secret_values(d)]
-    if isinstance(data, list):
-        return [v for d in data for v in secret_values(d)]
-    return [data] if isinstance(data, str) and len(data) >= 8 else []
-
-
 def test_r19_no_secret_in_repr_of_the_loaded_model(tmp_path: Path, sample: helpers.Sample) -> None:
     data = minimal(passphrase=SOURCE_SECRET)
     data["target"]["passphrase"] = TARGET_SECRET
@@ -333,20 +326,17 @@ def test_r19_no_secret_in_repr_of_the_loaded_model(tmp_path: Path, sample: helpe
     sample_answers = load_answer_file(sample.answer_file)
     for model, secrets in (
         (answers, [SOURCE_SECRET, TARGET_SECRET, OTHER_SECRET, OTHER_SECRET + "2"]),
-        (sample_answers, secret_values(sample.secrets)),
+        (sample_answers, list(leaks.secret_values(sample.secrets).values())),
     ):
         assert secrets
-        texts = [
-            repr(model),
-            str(model),
-            json.dumps(model.wire()),
-            model.model_dump_json(),
-            repr(model.source),
-            repr(model.target),
-        ]
-        for secret in secrets:
-            for text in texts:
-                assert secret not in text
+        leaks.assert_no_leaks(secrets, texts={
+            "repr": repr(model),
+            "str": str(model),
+            "wire": json.dumps(model.wire()),
+            "model_dump_json": model.model_dump_json(),
+            "repr(source)": repr(model.source),
+            "repr(target)": repr(model.target),
+        })
 
 
 @pytest.mark.parametrize("where", ["unknown-key", "wrong-type", "wrong-type-nested", "secrets-file"])
@@ -366,9 +356,8 @@ def test_r19_no_secret_in_validation_errors(tmp_path: Path, where: str) -> None:
     with pytest.raises(EngineError) as info:
         load_answer_file(write(tmp_path / "a.json", data))
     assert info.value.error_id == "AnswerFileInvalid"
-    text = json.dumps(info.value.to_error_object()) + str(info.value) + repr(info.value)
-    for secret in (SOURCE_SECRET, OTHER_SECRET):
-        assert secret not in text
+    leaks.assert_no_leaks([SOURCE_SECRET, OTHER_SECRET], texts={
+        "error object": json.dumps(info.value.to_error_object()), "str": str(info.value), "repr": repr(info.value)})
 
 
 def test_inline_settings_override_the_answer_file(tmp_path: Path) -> None:

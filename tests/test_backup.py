@@ -5,7 +5,6 @@ test_backup_testbed.py."""
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import sqlite3
@@ -25,6 +24,7 @@ from groupid_upgrade.errors import EngineError
 from groupid_upgrade.model.settings import AnswerFile
 from groupid_upgrade.reporting import CollectingReporter, Reporter
 from groupid_upgrade.storage.sql import tsql_backup_statement
+from support import leaks, trees
 
 pytest_plugins = ["helpers"]
 
@@ -58,47 +58,6 @@ def verify(path: Path, log_dir: Path) -> tuple[int, dict[str, Any]]:
     done = cli("verify", path, "--json", log_dir=log_dir)
     assert done.returncode in (0, 4), done.stdout[-2000:] + done.stderr[-2000:]
     return done.returncode, json.loads(done.stdout)
-
-
-def sample_secrets(sample: helpers.Sample) -> list[str]:
-    """Every secret of the sample: its secrets.json, and every value the generator made from its seed
-    (job, service-account and provider passwords, which the database holds only encrypted)."""
-    from groupid_upgrade.sample.generator import SampleGenerator, SampleSpec
-
-    seed = sample.manifest["seed"]
-    generated = SampleGenerator(SampleSpec(out=sample.root / "unused", seed=seed)).secrets.all_values()
-    return sorted(set(secret_values(sample.secrets)) | set(generated))
-
-
-def secret_values(value: Any) -> list[str]:
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in secret_values(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in secret_values(v)]
-    return [value] if isinstance(value, str) and len(value) >= 8 else []
-
-
-def secret_forms(secret: str) -> list[bytes]:
-    """R19: a secret must not appear in clear, in UTF-8, UTF-16LE, base64 or hex."""
-    raw = secret.encode("utf-8")
-    return [raw, secret.encode("utf-16-le"), base64.b64encode(raw), raw.hex().encode(), raw.hex().upper().encode()]
-
-
-def assert_no_secret_in(root: Path, secrets: list[str]) -> int:
-    """Grep every file under ``root`` (a folder or a zip) for every form of every secret; return files read."""
-    assert secrets
-    files = [p for p in root.rglob("*") if p.is_file()] if root.is_dir() else [root]
-    for path in files:
-        data = path.read_bytes()
-        blobs = [data]
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                blobs += [zf.read(name) for name in zf.namelist()]
-        for blob in blobs:
-            for secret in secrets:
-                for form in secret_forms(secret):
-                    assert form not in blob, f"a secret of the sample is in {path}"
-    return len(files)
 
 
 def dump_tables(db: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -153,11 +112,7 @@ def test_backup_writes_every_part_that_exists_and_lists_the_others_with_a_reason
         record = next(p for p in manifest["parts"] if p["name"] == part)
         for (root_attr, rel), folder in zip(roots, record["folders"], strict=True):
             src = getattr(sample, root_attr) / rel
-            assert helpers.tree_checksums(src) == helpers.tree_checksums(set_dir / folder["setFolder"])
-            for path in src.rglob("*"):
-                if path.is_file():
-                    copy = set_dir / folder["setFolder"] / path.relative_to(src)
-                    assert copy.stat().st_mtime_ns == path.stat().st_mtime_ns
+            assert trees.contents(src, mtimes=True) == trees.contents(set_dir / folder["setFolder"], mtimes=True)
     # the database copy holds the source's rows
     db = next(p for p in manifest["parts"] if p["name"] == "Database")["database"]
     assert dump_tables(set_dir / db["file"]) == dump_tables(sample.database)
@@ -166,19 +121,18 @@ def test_backup_writes_every_part_that_exists_and_lists_the_others_with_a_reason
 
 def test_the_source_is_not_changed_by_a_backup(sample_copy: helpers.Sample, tmp_path: Path,
                                                engine_log_dir: Path) -> None:
-    before = helpers.tree_checksums(sample_copy.source)
-    backup(sample_copy, tmp_path / "set", log_dir=engine_log_dir)
-    assert helpers.tree_checksums(sample_copy.source) == before  # R4
+    with trees.unchanged(sample_copy.source, "the source"):  # R4
+        backup(sample_copy, tmp_path / "set", log_dir=engine_log_dir)
 
 
 def test_no_secret_of_the_sample_is_in_the_set_folder_or_zip(sample: helpers.Sample, made_set: tuple[Path, Any],
                                                              tmp_path: Path, engine_log_dir: Path) -> None:
-    secrets = sample_secrets(sample)
-    assert set(secret_values(sample.secrets)) <= set(secrets) and len(secrets) >= 20
-    assert assert_no_secret_in(made_set[0], secrets) > 20
+    secrets = leaks.sample_secrets(sample.root)
+    assert set(leaks.secret_values(sample.secrets).values()) <= set(secrets.values()) and len(secrets) >= 20
+    assert leaks.assert_no_leaks(secrets, paths=[made_set[0]]).files > 20
     result = backup(sample, tmp_path / "zipped", "--zip", log_dir=engine_log_dir)
     assert result["path"].endswith(".zip") and not (tmp_path / "zipped").exists()
-    assert assert_no_secret_in(Path(result["path"]), secrets) == 1
+    assert leaks.assert_no_leaks(secrets, paths=[Path(result["path"])]).files == 1  # its members looked into
 
 
 def test_a_zipped_set_verifies_and_has_the_manifest_last(sample: helpers.Sample, tmp_path: Path,
@@ -192,7 +146,7 @@ def test_a_zipped_set_verifies_and_has_the_manifest_last(sample: helpers.Sample,
     done = cli("restore", result["path"], "--answer-file", sample.answer_file, "--include", "Reports", "--to", root,
                log_dir=engine_log_dir)
     assert done.returncode == 0, done.stderr
-    assert helpers.tree_checksums(root / "ProgramData" / "Reports") == helpers.tree_checksums(
+    assert trees.contents(root / "ProgramData" / "Reports") == trees.contents(
         sample.program_data / "Reports")
     assert {p.name for p in tmp_path.iterdir()} == {"z.zip", "root"}  # the temporary extraction is gone
 
@@ -383,14 +337,14 @@ def test_restore_under_an_empty_root_equals_the_source(made_set: tuple[Path, Any
     for part, roots in FOLDER_PART_ROOTS.items():
         for root_attr, rel in roots:
             restored = root / ("Program Files" if root_attr == "program_files" else "ProgramData") / rel
-            assert helpers.tree_checksums(restored) == helpers.tree_checksums(getattr(sample, root_attr) / rel), part
+            assert trees.contents(restored) == trees.contents(getattr(sample, root_attr) / rel), part
 
 
 def test_restore_refuses_to_overwrite_a_newer_file_without_force(sample_copy: helpers.Sample, tmp_path: Path,
                                                                  engine_log_dir: Path) -> None:
     set_dir = tmp_path / "set"
     backup(sample_copy, set_dir, log_dir=engine_log_dir)
-    original = helpers.tree_checksums(sample_copy.program_data / "Reports")
+    original = trees.contents(sample_copy.program_data / "Reports")
     report_file = sample_copy.program_data / "Reports" / "Groups" / "Groups by owner.pdf"
     report_file.write_bytes(b"changed after the backup")
     job = next(sample_copy.jobs_folder.rglob("*.dtmconfig"))
@@ -406,7 +360,7 @@ def test_restore_refuses_to_overwrite_a_newer_file_without_force(sample_copy: he
     assert done.returncode == 0 and report_file.read_bytes() == b"changed after the backup" and not job.exists()
     done = cli(*args, "--force", log_dir=engine_log_dir)
     assert done.returncode == 0, done.stderr
-    assert helpers.tree_checksums(sample_copy.program_data / "Reports") == original
+    assert trees.contents(sample_copy.program_data / "Reports") == original
     assert job.read_bytes() == job_text
 
 

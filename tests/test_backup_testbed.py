@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import ldap3
 import pytest
@@ -25,18 +25,11 @@ import helpers
 from groupid_upgrade.backup.ldif_part import read_ldif
 from groupid_upgrade.storage.directory import GROUPID_ATTRIBUTES
 from groupid_upgrade.storage.search import SearchClient
-from test_backup import FOLDER_PART_ROOTS, assert_no_secret_in, cli, dump_tables, sample_secrets, verify
+from support import leaks, trees
+from test_backup import FOLDER_PART_ROOTS, cli, dump_tables, verify
+from testbed.fixtures_es import EsNode
 
-try:
-    from tests.testbed import es_node as node_control
-except ModuleNotFoundError:  # tests/ is not a package here: pytest put tests/ itself on sys.path
-    from testbed import es_node as node_control  # type: ignore[no-redef]
-
-if TYPE_CHECKING:
-    from tests.testbed.fixtures_es import EsNode
-
-_TESTBED = node_control.__name__.rpartition(".")[0]
-pytest_plugins = ["helpers", f"{_TESTBED}.fixtures_es", f"{_TESTBED}.fixtures_samba"]
+pytest_plugins = ["helpers"]
 pytestmark = pytest.mark.testbed
 
 GROUPS = 4
@@ -182,8 +175,9 @@ def test_full_backup_verify_and_restore_under_a_root_and_into_the_servers(
 
         code, report = verify(set_dir, engine_log_dir)
         assert code == 0 and report["ok"], report["problems"]
-        assert_no_secret_in(set_dir, [*sample_secrets(sample_copy), *(
-            Path(e["LDAP_PASSWORD_FILE"]).read_text().strip() for e in (samba_corp, samba_fabrikam))])
+        leaks.assert_no_leaks({**leaks.sample_secrets(sample_copy.root), **{
+            f"{e['LDAP_DOMAIN']} admin password": Path(e["LDAP_PASSWORD_FILE"]).read_text().strip()
+            for e in (samba_corp, samba_fabrikam)}}, paths=[set_dir])
 
         # change everything after the backup: the groups' attributes, the indices
         for i, dn in enumerate(ou.groups):
@@ -224,8 +218,7 @@ def test_full_backup_verify_and_restore_under_a_root_and_into_the_servers(
         for part, roots in FOLDER_PART_ROOTS.items():
             for root_attr, rel in roots:
                 folder = root / ("Program Files" if root_attr == "program_files" else "ProgramData") / rel
-                assert helpers.tree_checksums(folder) == helpers.tree_checksums(
-                    getattr(sample_copy, root_attr) / rel), part
+                assert trees.contents(folder) == trees.contents(getattr(sample_copy, root_attr) / rel), part
         # and again: everything is as in the set, nothing is written
         again = cli(*args, log_dir=engine_log_dir)
         assert again.returncode == 1  # the restored indices exist: Elasticsearch is never compared

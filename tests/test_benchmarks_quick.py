@@ -11,22 +11,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
-try:
-    from tests.testbed import es_node as node_control
-except ModuleNotFoundError:  # tests/ is not a package here: pytest put tests/ itself on sys.path
-    from testbed import es_node as node_control  # type: ignore[no-redef]
-
-if TYPE_CHECKING:
-    from tests.testbed.fixtures_es import EsNode
-
-pytest_plugins = [
-    node_control.__name__.rpartition(".")[0] + ".fixtures_es",
-    node_control.__name__.rpartition(".")[0] + ".fixtures_samba",
-]
+from testbed.fixtures_es import EsNode
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -46,7 +34,8 @@ def test_every_benchmark_has_a_ci_entry() -> None:
     assert found == set(BENCHMARKS), "add the benchmark to BENCHMARKS so CI runs its --quick size"
 
 
-@pytest.mark.parametrize("name", sorted(BENCHMARKS))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.testbed] if needs else [])
+                                  for name, (needs, _) in sorted(BENCHMARKS.items())])
 def test_benchmark_runs_at_its_quick_size_and_prints_its_ratios(name: str, request: pytest.FixtureRequest) -> None:
     needs, lines = BENCHMARKS[name]
     needs = needs or ""

@@ -14,7 +14,7 @@ import helpers
 from groupid_upgrade import __version__
 from groupid_upgrade.cli import main
 from groupid_upgrade.errors import CATALOG
-from groupid_upgrade.sample.generator import SampleGenerator, SampleSpec
+from support import leaks
 
 pytest_plugins = ["helpers"]
 
@@ -142,10 +142,9 @@ def test_cli_plan_prints_the_inventory(sample: helpers.Sample, engine_log_dir: P
 
 
 def test_r19_cli_plan_output_holds_no_secret(sample: helpers.Sample, engine_log_dir: Path) -> None:
-    secrets = SampleGenerator(
-        SampleSpec(out=Path("/nonexistent"), seed=sample.manifest["seed"])
-    ).secrets.all_values()
-    assert sample.secrets["source"]["passphrase"] in secrets
+    secrets = leaks.sample_secrets(sample.root)
+    assert sample.secrets["source"]["passphrase"] in secrets.values()
+    outputs: dict[str, str] = {}
     for args in (["--json"], []):
         result = helpers.run_cli(
             "plan",
@@ -157,8 +156,8 @@ def test_r19_cli_plan_output_holds_no_secret(sample: helpers.Sample, engine_log_
             log_dir=engine_log_dir,
         )
         assert result.returncode == 0, result.stderr
-        for secret in secrets:
-            assert secret not in result.stdout and secret not in result.stderr
+        outputs |= {f"plan {' '.join(args)} stdout": result.stdout, f"plan {' '.join(args)} stderr": result.stderr}
+    leaks.assert_no_leaks(secrets, texts=outputs)
 
 
 def test_cli_missing_answer_file(tmp_path: Path, engine_log_dir: Path) -> None:

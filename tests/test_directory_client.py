@@ -11,8 +11,6 @@ import ldif
 import psutil
 import pytest
 from pydantic import SecretStr
-from tests.testbed import samba_dc
-from tests.testbed.certs import make_ca, make_server_certificate
 
 from groupid_upgrade.errors import EngineError
 from groupid_upgrade.storage.directory import (
@@ -20,8 +18,9 @@ from groupid_upgrade.storage.directory import (
     SMART_GROUP_FILTER,
     DirectoryClient,
 )
-
-pytest_plugins = ["tests.testbed.fixtures_samba"]
+from support import leaks
+from testbed import samba_dc
+from testbed.certs import make_ca, make_server_certificate
 
 pytestmark = pytest.mark.testbed
 
@@ -121,7 +120,8 @@ def test_starttls_works_and_plain_simple_bind_is_refused(samba_corp: dict[str, s
         _client(samba_corp, url=samba_corp["LDAP_STARTTLS_URL"]).connect()
     assert refused.value.error_id == "DirectoryBindRefused"
     assert "without TLS" in refused.value.message
-    assert password.get_secret_value() not in str(refused.value.to_error_object())
+    leaks.assert_no_leaks({"admin password": password.get_secret_value()},
+                          texts={"error": str(refused.value.to_error_object())})
 
 
 def test_root_dse_of_both_forests(samba_corp: dict[str, str], samba_fabrikam: dict[str, str]) -> None:
@@ -153,8 +153,8 @@ def test_wrong_password_is_bind_refused_without_the_password(samba_corp: dict[st
         _client(samba_corp, password=SecretStr(wrong)).connect()
     assert err.value.error_id == "DirectoryBindRefused"
     assert samba_corp["LDAP_URL"] in err.value.message
-    assert wrong not in repr(err.value.to_error_object())
-    assert admin_password(samba_corp).get_secret_value() not in repr(err.value.to_error_object())
+    leaks.assert_no_leaks({"the wrong password": wrong, "admin password": admin_password(samba_corp).get_secret_value()},
+                          texts={"error": repr(err.value.to_error_object())})
 
 
 def test_closed_port_is_unreachable(samba_corp: dict[str, str]) -> None:
@@ -164,7 +164,7 @@ def test_closed_port_is_unreachable(samba_corp: dict[str, str]) -> None:
         _client(samba_corp, url=url, connect_timeout=3).connect()
     assert err.value.error_id == "DirectoryUnreachable"
     assert url in err.value.message and "refused" in err.value.message
-    assert password.get_secret_value() not in repr(err.value.to_error_object())
+    leaks.assert_no_leaks({"admin password": password.get_secret_value()}, texts={"error": repr(err.value.to_error_object())})
 
 
 def test_certificate_from_another_ca_is_refused(samba_corp: dict[str, str], tmp_path: Path) -> None:
@@ -177,7 +177,8 @@ def test_certificate_from_another_ca_is_refused(samba_corp: dict[str, str], tmp_
         with pytest.raises(EngineError) as err:
             _client(samba_corp, **overrides).connect()
         assert err.value.error_id == "DirectoryCertificateInvalid", err.value.message
-        assert password.get_secret_value() not in repr(err.value.to_error_object())
+        leaks.assert_no_leaks({"admin password": password.get_secret_value()},
+                              texts={"error": repr(err.value.to_error_object())})
     # the right CA but a name the certificate does not carry (localhost is not in its SAN)
     with pytest.raises(EngineError) as err:
         _client(samba_corp, url="ldaps://localhost:636").connect()
@@ -188,7 +189,7 @@ def test_verification_off_must_be_explicit(samba_corp: dict[str, str], tmp_path:
     other = make_ca(tmp_path / "other-ca", "Some Other CA")
     with _client(samba_corp, ca_file=str(other.cert_file), verify=False) as client:
         assert client.root_dse()["defaultNamingContext"] == samba_corp["LDAP_BASE_DN"]
-    assert admin_password(samba_corp).get_secret_value() not in repr(client)
+    leaks.assert_no_leaks({"admin password": admin_password(samba_corp).get_secret_value()}, texts={"client": repr(client)})
 
 
 # --- writing --------------------------------------------------------------------------------------
@@ -293,7 +294,7 @@ def _samba_processes() -> set[int]:
 
 def test_start_then_stop_leaves_no_samba_process(tmp_path: Path) -> None:
     # A third forest on its own address, in its own state directory (template cached beside the others).
-    from tests.testbed.fixtures_samba import state_dir_path  # imported once the plugin is registered
+    from testbed.fixtures_samba import state_dir_path  # imported once the plugin is registered
 
     state_dir = state_dir_path() / "lifecycle"
     domain, address = "lifecycle.example.com", "127.0.0.3"

@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 
 import helpers
+from support import trees
 
 pytest_plugins = ["helpers"]
 
@@ -43,7 +44,7 @@ def by_check(report: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
 
 def test_doctor_on_the_embedded_default_passes_and_changes_nothing(sample_copy: helpers.Sample,
                                                                    engine_log_dir: Path) -> None:
-    before = helpers.tree_checksums(sample_copy.root)
+    before = trees.snapshot(sample_copy.root)
     code, report, text = doctor(sample_copy.answer_file, engine_log_dir)
     assert code == 0 and report["ok"] is True
     checks = by_check(report)
@@ -54,7 +55,7 @@ def test_doctor_on_the_embedded_default_passes_and_changes_nothing(sample_copy: 
     assert checks[(target, "create tables in the target")]["status"] == "ok"  # no target yet: its folder
     assert all(c["seconds"] >= 0 for c in report["checks"])
     assert "Every check passed." in text and "ms)" in text
-    assert helpers.tree_checksums(sample_copy.root) == before
+    trees.assert_unchanged(sample_copy.root, before, "the sample")
     # once the target exists: a table is created in it and rolled back
     assert helpers.run_cli("run", "--answer-file", sample_copy.answer_file, "--module", "Configuration",
                            log_dir=engine_log_dir).returncode == 0

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.testbed.fixtures_samba import admin_password
 
 import helpers
 from groupid_upgrade.storage.search import SearchClient
+from support import leaks
 from test_doctor import by_check, closed_port, doctor
+from testbed.fixtures_samba import admin_password
 
-pytest_plugins = ["helpers", "tests.testbed.fixtures_samba", "tests.testbed.fixtures_es"]
+pytest_plugins = ["helpers"]
 pytestmark = pytest.mark.testbed
 
 
@@ -60,7 +61,9 @@ def test_doctor_against_the_test_bed_with_a_server_down_and_a_credential_wrong(
                    "bind with the configured credentials and TLS")]
     assert down["status"] == "failed" and down["errorId"] == "DirectoryUnreachable" and down["whatToDo"]
     assert sum(1 for c in report["checks"] if c["status"] == "failed") == 2
-    assert "a wrong password" not in text and admin_password(samba_fabrikam).get_secret_value() not in text
+    leaks.assert_no_leaks({"the wrong password": "a wrong password",
+                           "fabrikam admin password": admin_password(samba_fabrikam).get_secret_value()},
+                          texts={"doctor output": text})
     # nothing left behind: no probe index, no probe repository
     with SearchClient(es_node.url) as client:
         assert not client.client.indices.get(index=f"doctor{tag}*").body

@@ -32,7 +32,8 @@ from groupid_upgrade.planning.modules import DEPENDENCIES
 from groupid_upgrade.planning.planner import Blueprint
 from groupid_upgrade.reporting import CollectingReporter
 from groupid_upgrade.upgrade.run_method import run_upgrade
-from support.engine_runs import absolute_settings, environment, pfx_file, plan_estate, tree_checksums
+from support import trees
+from support.engine_runs import absolute_settings, environment, pfx_file, plan_estate
 from support.installations import (
     PFX_PASSWORD,
     TARGET_PASSPHRASE,
@@ -233,7 +234,7 @@ def dump(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def check_run(estate: Estate, written: WrittenEstate, settings_: AnswerFile, blueprint: Blueprint) -> None:
-    before = tree_checksums(written.source)
+    before = trees.snapshot(written.source)
     result = run_upgrade(settings_, CollectingReporter())
     failures = [f for m in result.modules for f in m.failures]
     assert result.status == "Succeeded", f"run {result.status}: {failures}"
@@ -271,7 +272,7 @@ def check_run(estate: Estate, written: WrittenEstate, settings_: AnswerFile, blu
     second = dump(db)
     assert len(second["Upg_Run"]) == len(first["Upg_Run"]) + 1
     assert {k: v for k, v in second.items() if k != "Upg_Run"} == {k: v for k, v in first.items() if k != "Upg_Run"}
-    assert tree_checksums(written.source) == before, "R4: the run changed the source"
+    trees.assert_unchanged(written.source, before, "R4: the source the run read")
 
 
 def check_estate(estate: Estate, *, run: bool = True) -> None:

@@ -23,8 +23,6 @@ from typing import Any
 import ldap3
 import ldif
 import pytest
-from tests.testbed.fixtures_samba import admin_password, state_dir_path
-from tests.testbed.seed import sample_dir
 
 from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.errors import EngineError
@@ -38,8 +36,10 @@ from groupid_upgrade.source.group_definition import GroupDefinition, encode
 from groupid_upgrade.storage.directory import DirectoryClient
 from groupid_upgrade.target.writer import TargetInstallation
 from groupid_upgrade.upgrade.run_method import run_upgrade
+from support import leaks
+from testbed.fixtures_samba import admin_password, state_dir_path
+from testbed.seed import sample_dir
 
-pytest_plugins = ["tests.testbed.fixtures_samba", "tests.testbed.fixtures_es"]
 pytestmark = pytest.mark.testbed
 
 ENGINE = [sys.executable, "-m", "groupid_upgrade"]
@@ -625,7 +625,8 @@ def test_r13_group_upgrade_over_the_protocol_streams_a_record_per_group(bed: Bed
     records = [m["params"] for m in messages if m.get("method") == "$/record"]
     assert [r["data"]["name"] for r in records if r["type"] == "GroupUpgrade"] == ["PwdExpiry-14Days"]
     assert messages[-1]["id"] == 7 and messages[-1]["result"]["wouldUpgrade"] == 1
-    assert admin_password(bed.envs["fabrikam"]).get_secret_value() not in proc.stdout + proc.stderr
+    leaks.assert_no_leaks({"fabrikam admin password": admin_password(bed.envs["fabrikam"]).get_secret_value()},
+                          texts={"stdout": proc.stdout, "stderr": proc.stderr})
 
 
 @pytest.fixture

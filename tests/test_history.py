@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -23,16 +23,8 @@ from groupid_upgrade.history.conversion import ACTION_11, convert_row, document_
 from groupid_upgrade.sample.generator import STORE_CONTOSO, STORE_FABRIKAM, SampleSpec, generate_sample
 from groupid_upgrade.source import schema
 from groupid_upgrade.storage.search import LOAD_MARK, LOAD_SETTINGS, SearchClient
-
-try:
-    from tests.testbed import es_node as node_control
-except ModuleNotFoundError:  # tests/ is not a package here: pytest put tests/ itself on sys.path
-    from testbed import es_node as node_control  # type: ignore[no-redef]
-
-if TYPE_CHECKING:
-    from tests.testbed.fixtures_es import EsNode
-
-pytest_plugins = [node_control.__name__.rpartition(".")[0] + ".fixtures_es"]
+from testbed import es_node as node_control
+from testbed.fixtures_es import EsNode
 
 ENGINE = [sys.executable, "-m", "groupid_upgrade"]
 ROWS = 12_000

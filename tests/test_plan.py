@@ -18,6 +18,7 @@ from groupid_upgrade.reporting import CollectingReporter
 from groupid_upgrade.settings_params import PlanParams
 from groupid_upgrade.upgrade.blueprint import compute_plan
 from groupid_upgrade.upgrade.plan_method import plan_handler
+from support import trees
 
 pytest_plugins = ["helpers"]
 
@@ -182,7 +183,7 @@ def test_r16_database_damaged_inside_is_database_unreadable(
 
 # --- R4: the source is read-only --------------------------------------------------------------------
 def test_r4_plan_leaves_the_source_unchanged(sample_copy: helpers.Sample, engine_log_dir: Path) -> None:
-    before = helpers.tree_checksums(sample_copy.root)
+    before = trees.snapshot(sample_copy.root)
     assert any(k.endswith(".db") for k in before) and any(k.endswith(".dtmconfig") for k in before)
     plan_of(sample_copy.answer_file)
     plan_of(sample_copy.answer_file, module=["Everything"])
@@ -190,7 +191,7 @@ def test_r4_plan_leaves_the_source_unchanged(sample_copy: helpers.Sample, engine
     assert cli.returncode == 0, cli.stderr
     session = helpers.serve([helpers.plan_request(sample_copy.answer_file)], log_dir=engine_log_dir)
     session.result(1)
-    assert helpers.tree_checksums(sample_copy.root) == before
+    trees.assert_unchanged(sample_copy.root, before, "the sample")
 
 
 class CancelAfter(CollectingReporter):
@@ -210,28 +211,28 @@ class CancelAfter(CollectingReporter):
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4])
 def test_r4_failed_plan_leaves_the_source_unchanged(sample_copy: helpers.Sample, n: int) -> None:
-    before = helpers.tree_checksums(sample_copy.root)
+    before = trees.snapshot(sample_copy.root)
     answers = load_answer_file(sample_copy.answer_file)
     reporter = CancelAfter(n)
     with pytest.raises(EngineError) as info:
         compute_plan(answers, reporter)
     assert info.value.error_id == "RequestCancelled"
     assert reporter.calls == n
-    assert helpers.tree_checksums(sample_copy.root) == before
+    trees.assert_unchanged(sample_copy.root, before, "the sample")
 
 
 def test_r4_refused_plans_leave_the_source_unchanged(sample: helpers.Sample, error_session: Any) -> None:
     # error_session ran every failing plan against the shared sample's folders and database.
     _cases, _session, before = error_session
-    assert helpers.tree_checksums(sample.source) == before
+    trees.assert_unchanged(sample.source, before, "the source")
 
 
 # --- refusals through the protocol ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def error_session(
     sample: helpers.Sample, tmp_path_factory: pytest.TempPathFactory, engine_log_dir: Path
-) -> tuple[dict[str, helpers.ErrorCase], helpers.ServeSession, dict[str, str]]:
-    before = helpers.tree_checksums(sample.source)
+) -> tuple[dict[str, helpers.ErrorCase], helpers.ServeSession, trees.Snapshot]:
+    before = trees.snapshot(sample.source)
     cases = helpers.build_error_cases(sample, tmp_path_factory.mktemp("plan-errors"))
     session = helpers.serve([helpers.plan_request(c.answer_file) for c in cases], log_dir=engine_log_dir)
     by_name = {}

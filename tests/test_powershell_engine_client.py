@@ -30,6 +30,7 @@ import pytest
 
 import helpers
 import powershell_support as ps
+from support import leaks
 
 pytest_plugins = ["helpers"]
 
@@ -296,9 +297,8 @@ def test_a_pipeline_of_requests_on_one_engine(
     modules = [data for type_name, data in run.streams.information if type_name == "GroupIDUpgrade.ModuleResult"]
     assert [m["module"] for m in modules] == [m["module"] for m in run.result["modules"]]
     assert all(m["status"] in ("Succeeded", "Skipped") for m in modules), modules
-    cmdline = Path(f"/proc/{client.process.pid}/cmdline").read_bytes()
-    environ = Path(f"/proc/{client.process.pid}/environ").read_bytes()
-    assert canary.encode() not in cmdline and canary.encode() not in environ
+    secrets = {"the -TargetPassphrase canary": canary, **leaks.sample_secrets(sample.root)}
+    leaks.assert_no_leaks(secrets, pids=[client.process.pid])  # command line, environment, threads
 
     again = client.request("upgrade.run", {"answerFile": str(sample.answer_file), "settings": settings})
     assert again.error is None and sum(m["done"] for m in again.result["modules"]) == 0
@@ -315,9 +315,9 @@ def test_a_pipeline_of_requests_on_one_engine(
 
     assert client.request("engine.hello").error is None
     assert client.stop() == 0
-    everything = b"\n".join(client.stdout_log)
-    assert canary.encode() not in everything
-    assert canary not in "\n".join(client.stderr_tail)
+    leaks.assert_no_leaks(secrets, texts={"stdout": b"\n".join(client.stdout_log),
+                                          "stderr": "\n".join(client.stderr_tail)},
+                          paths=[tmp_path / "logs", target_db.parent])
 
 
 @pytest.fixture(scope="module")

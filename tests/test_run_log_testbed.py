@@ -18,7 +18,6 @@ from groupid_upgrade.upgrade.run_method import run_upgrade
 from test_groups import envs, prepared_sample, restore_seeded_groups  # noqa: F401 - fixtures used below
 from test_run_log import parse
 
-pytest_plugins = ["tests.testbed.fixtures_samba", "tests.testbed.fixtures_es"]
 pytestmark = pytest.mark.testbed
 
 

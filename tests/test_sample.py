@@ -19,6 +19,7 @@ from groupid_upgrade.errors import Cancelled, EngineError
 from groupid_upgrade.reporting import CollectingReporter, Reporter
 from groupid_upgrade.sample.generator import SampleGenerator, SampleSpec, generate_sample
 from groupid_upgrade.upgrade.blueprint import compute_plan
+from support import trees
 
 pytest_plugins = ["helpers"]
 
@@ -102,7 +103,7 @@ def comparable(root: Path) -> dict[str, Any]:
         "answers": sample.answers,
         "secrets": sample.secrets,
         "manifest": sample.manifest,
-        "files": sorted(k for k in helpers.tree_checksums(root) if not k.startswith("certs/")),
+        "files": sorted(k for k in trees.contents(root) if not k.startswith("certs/")),
     }
 
 
@@ -159,7 +160,7 @@ def test_r1_sample_version_9_writes_a_9_tree_and_plans(tmp_path: Path, engine_lo
     sample = helpers.Sample(out)
     assert sample.program_files.name == "GroupID 9.0" and sample.program_files.is_dir()
     assert sample.program_data.name == "GroupID 9.0" and sample.program_data.is_dir()
-    assert not any("10.0" in p for p in helpers.tree_checksums(out))
+    assert not any("10.0" in p for p in trees.contents(out))
     assert sample.answers["source"]["version"] == "9.0"
     assert sample.query("SELECT Value FROM Svc_Setting WHERE Name = 'ProductVersion'")[0][0].startswith("9.")
     for path in helpers.dtmconfig_files(sample.jobs_folder):

@@ -26,6 +26,7 @@ from groupid_upgrade.storage.sql import (
     sqlserver_connection_string,
     statement,
 )
+from support import leaks
 
 ROWS = [
     (1, "Zoë Ørsted", "2024-04-30T23:05:00-05:00", b"\x00\xff\x10\x80", None),
@@ -110,8 +111,8 @@ def test_sql_server_through_freetds_to_a_refused_port_is_a_clear_connection_erro
         open_sqlserver(conn_str, display_name=f"source database GroupID10 on 127.0.0.1,{port}", timeout=5)
     assert err.value.error_id == "DatabaseConnectionFailed"
     assert f"127.0.0.1,{port}" in err.value.message
-    assert password not in err.value.message
-    assert password not in str(err.value.to_error_object())
+    leaks.assert_no_leaks({"the SQL password": password},
+                          texts={"message": err.value.message, "error": str(err.value.to_error_object())})
 
 
 def test_sqlserver_connection_string_quotes_a_password_with_braces() -> None:

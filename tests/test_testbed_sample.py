@@ -6,12 +6,10 @@ from pathlib import Path
 
 import ldif
 import pytest
-from tests.testbed.fixtures_samba import admin_password, state_dir_path
-from tests.testbed.seed import sample_dir
 
 from groupid_upgrade.storage.directory import GROUPID_ATTRIBUTES, SMART_GROUP_FILTER, DirectoryClient
-
-pytest_plugins = ["tests.testbed.fixtures_samba"]
+from testbed.fixtures_samba import admin_password, state_dir_path
+from testbed.seed import sample_dir
 
 
 def sample_groups_with_groupid_attributes(ldif_path: Path) -> dict[str, dict[str, list[bytes]]]:
@@ -28,6 +26,7 @@ def sample_groups_with_groupid_attributes(ldif_path: Path) -> dict[str, dict[str
     return out
 
 
+@pytest.mark.testbed
 @pytest.mark.parametrize("fixture", ["samba_corp", "samba_fabrikam"])
 def test_r17_sample_smart_groups_found_with_the_corrected_filter_and_read_back_byte_for_byte(
     fixture: str, request: pytest.FixtureRequest

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import os
 import re
@@ -21,6 +20,7 @@ import pytest
 from groupid_upgrade.crypto import PREFIX, SecretBox
 from groupid_upgrade.model.settings import MODULES as ALL_MODULES
 from groupid_upgrade.sample.generator import SampleSpec, generate_sample
+from support import leaks, trees
 
 # The embedded default lists no directory: Groups has nothing to reach and is Skipped (issue 6).
 OFFLINE_SKIPPED = ("Groups",)
@@ -48,14 +48,8 @@ def sample(pristine: Path, tmp_path: Path) -> Iterator[Path]:
     """A private copy of the sample; after the test, its source must be byte for byte as before (R4)."""
     copy = tmp_path / "sample"
     shutil.copytree(pristine, copy)
-    before = tree_checksums(copy / "source")
-    yield copy
-    assert tree_checksums(copy / "source") == before, "R4: the test's run changed the source"
-
-
-def tree_checksums(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
+    with trees.unchanged(copy / "source", "R4: the source the test's run read"):
+        yield copy
 
 
 def target_box(db_path: Path, passphrase: str) -> SecretBox:
@@ -102,8 +96,8 @@ def logical_dump(sample: Path) -> dict[str, list]:
             rows = [r for r in rows if r[0] not in ("PassphraseSalt", "PassphraseCheck")]
         dump[table] = [tuple(_decrypt_all(v, box) for v in row) for row in rows]
     conn.close()
-    files = {k: v for k, v in tree_checksums(sample / "target").items() if not k.endswith(".db")
-             and not k.endswith(".log") and "GroupID11.db" not in k}
+    files = {k: e.sha256 for k, e in trees.snapshot(sample / "target").items() if e.kind == "file"
+             and not k.endswith(".db") and not k.endswith(".log") and "GroupID11.db" not in k}
     dump["files"] = sorted(files.items())
     return dump
 
@@ -114,7 +108,7 @@ def run_json(sample: Path, *extra: str, env: dict[str, str] | None = None, check
 
 
 def test_r12_run_on_the_default_sample_succeeds_in_every_selected_module(sample: Path) -> None:
-    before = tree_checksums(sample / "source")
+    before = trees.snapshot(sample / "source")
     result = run_json(sample)
     assert result["status"] == "Succeeded"
     assert [m["module"] for m in result["modules"]] == list(ALL_MODULES)
@@ -127,7 +121,7 @@ def test_r12_run_on_the_default_sample_succeeds_in_every_selected_module(sample:
     assert log.is_file() and log.is_relative_to(sample / "target")
     events = [json.loads(line)["event"] for line in log.read_text().splitlines()]
     assert events[0] == "run-started" and events[-1] == "run-finished"
-    assert tree_checksums(sample / "source") == before  # R4
+    trees.assert_unchanged(sample / "source", before, "the source")  # R4
 
 
 def test_r12_the_completion_summary_names_each_module_status_and_the_log(sample: Path) -> None:
@@ -154,9 +148,9 @@ def test_r15_second_run_changes_nothing_and_reports_everything_already_done(samp
 
 def test_r16_with_faults_exactly_the_faulty_items_fail(tmp_path: Path) -> None:
     sample = generate_sample(SampleSpec(out=tmp_path / "faulty", history=100, with_faults=True))
-    before = tree_checksums(sample / "source")
+    before = trees.snapshot(sample / "source")
     proc = engine("run", "--answer-file", str(sample / "answers.json"), "--json", check=1)
-    assert tree_checksums(sample / "source") == before  # R4
+    trees.assert_unchanged(sample / "source", before, "the source")  # R4
     result = json.loads(proc.stdout)
     failed = {f["unit"]: f["error"] for m in result["modules"] for f in m["failures"]}
     assert set(failed) == {
@@ -186,9 +180,9 @@ def test_r16_an_xml_bomb_and_an_external_entity_are_refused_unexpanded(pristine:
     (jobs / "Xxe.dtmconfig").write_text(
         '<?xml version="1.0"?><!DOCTYPE d [<!ENTITY e SYSTEM "file:///etc/passwd">]><DtmConfig><Job Id="&e;"/>'
         '</DtmConfig>')
-    before = tree_checksums(sample / "source")
+    before = trees.snapshot(sample / "source")
     result = json.loads(engine("run", "--answer-file", str(sample / "answers.json"), "--json", check=1).stdout)
-    assert tree_checksums(sample / "source") == before  # R4
+    trees.assert_unchanged(sample / "source", before, "the source")  # R4
     failed = {f["unit"]: f["error"] for m in result["modules"] for f in m["failures"]}
     for name in ("Bomb", "Xxe"):
         err = failed[f"Synchronize/job-file:Jobs/{name}.dtmconfig"]
@@ -232,53 +226,15 @@ def test_r15_a_run_killed_at_a_point_resumes_to_the_same_target(sample: Path, po
 
 # --- secrets (R19) -----------------------------------------------------------------------------------
 
-def sample_secrets(sample: Path) -> list[str]:
-    """Every secret of the sample: secrets.json's values and every encrypted value of the source."""
-    data = json.loads((sample / "secrets.json").read_text())
-    values: list[str] = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, str):
-            values.append(node)
-
-    walk(data)
-    box_salt = dict(sqlite3.connect(sample / "source" / "GroupID10.db").execute("SELECT Name, Value FROM Svc_Setting"))
-    box = SecretBox(data["source"]["passphrase"], box_salt["PassphraseSalt"], owner="source")
-    blobs = [p.read_text(errors="replace") for p in (sample / "source").rglob("*.dtmconfig")]
-    blobs.append("\n".join(str(v) for row in sqlite3.connect(sample / "source" / "GroupID10.db").execute(
-        "SELECT ServiceAccountPassword FROM Svc_IdentityStore UNION ALL SELECT Password FROM Svc_MessagingProvider")
-                           for v in row))
-    for blob in blobs:
-        for token in re.findall(r"enc:v1:[A-Za-z0-9+/=]+", blob):
-            values.append(box.decrypt(token, what="test"))
-    return sorted(set(values))
-
-
-def encodings(secret: str) -> list[bytes]:
-    raw = secret.encode("utf-8")
-    return [raw, secret.encode("utf-16-le"), base64.b64encode(raw), raw.hex().encode(), raw.hex().upper().encode()]
-
-
-def assert_no_secret_in(blob: bytes, secrets: list[str], where: str) -> None:
-    for secret in secrets:
-        for form in encodings(secret):
-            assert form not in blob, f"a secret leaked into {where}"
-
-
 def test_r19_no_secret_in_clear_in_target_logs_plan_results_stdout_stderr(sample: Path) -> None:
-    secrets = sample_secrets(sample)
+    secrets = leaks.sample_secrets(sample)
     assert len(secrets) >= 12
     plan = engine("plan", "--answer-file", str(sample / "answers.json"), "--json", check=0)
     run = engine("run", "--answer-file", str(sample / "answers.json"), "--json", "--verbose", check=0)
-    for name, text in (("plan stdout", plan.stdout), ("plan stderr", plan.stderr), ("run stdout", run.stdout),
-                       ("run stderr", run.stderr)):
-        assert_no_secret_in(text.encode(), secrets, name)
-    for path in (sample / "target").rglob("*"):
-        if path.is_file():
-            assert_no_secret_in(path.read_bytes(), secrets, str(path))
+    scanned = leaks.assert_no_leaks(secrets, texts={
+        "plan stdout": plan.stdout, "plan stderr": plan.stderr, "run stdout": run.stdout, "run stderr": run.stderr},
+        paths=[sample / "target"])
+    assert scanned.files >= 2  # the target database and the run log at least
 
 
 def test_r19_every_secret_decrypts_from_the_target_with_the_passphrase(sample: Path) -> None:
@@ -304,7 +260,7 @@ def test_r19_every_secret_decrypts_from_the_target_with_the_passphrase(sample: P
     assert box.decrypt(o365[1], what="t") == answers["o365:1:credentials"]["pfxPassword"]
     partner = conn.execute("SELECT ServiceAccountPassword FROM Gid_IdentityStore WHERE "
                            "DomainName='partner.example.net'").fetchone()[0]
-    assert box.decrypt(partner, what="t") in sample_secrets(sample)  # taken from the job (passwordFromJob)
+    assert box.decrypt(partner, what="t") in leaks.sample_secrets(sample).values()  # taken from the job (passwordFromJob)
 
 
 def test_r19_a_wrong_target_passphrase_is_passphrase_invalid(sample: Path) -> None:
@@ -314,7 +270,8 @@ def test_r19_a_wrong_target_passphrase_is_passphrase_invalid(sample: Path) -> No
     (sample / "secrets.json").write_text(json.dumps(secrets))
     proc = engine("run", "--answer-file", str(sample / "answers.json"), "--json", check=1)
     assert json.loads(proc.stdout)["error"]["data"]["errorId"] == "PassphraseInvalid"
-    assert "not the passphrase" not in proc.stdout + proc.stderr
+    leaks.assert_no_leaks({"the wrong passphrase": "not the passphrase", **leaks.sample_secrets(sample)},
+                          texts={"stdout": proc.stdout, "stderr": proc.stderr})
 
 
 def test_what_if_writes_nothing_and_lists_the_units_a_run_then_writes(sample: Path) -> None:

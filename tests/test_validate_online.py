@@ -26,7 +26,7 @@ from groupid_upgrade.reporting import CollectingReporter
 from groupid_upgrade.settings_params import PlanParams
 from groupid_upgrade.upgrade.plan_method import plan_handler
 
-pytest_plugins = ["helpers", "tests.testbed.fixtures_samba"]
+pytest_plugins = ["helpers"]
 
 pytestmark = pytest.mark.testbed
 

@@ -36,6 +36,7 @@ from groupid_upgrade.faults import ENV as KILL_AT
 from groupid_upgrade.reporting import CollectingReporter
 from groupid_upgrade.target.lock import LOCK_FOLDER_ENV, target_lock
 from groupid_upgrade.upgrade.run_method import run_upgrade
+from support import trees
 
 pytest_plugins = ["helpers"]
 
@@ -157,6 +158,8 @@ def target_folder_unwritable(inst: Installation, i: int) -> None:
     blocked = (inst.target_data if where == "Reports" else
                inst.root / "target" / "Program Files" / "Imanami" / "GroupID 11.0") / where
     blocked.parent.mkdir(parents=True, exist_ok=True)
+    if blocked.is_dir():  # written by an earlier run: what it copied there is gone too
+        shutil.rmtree(blocked)
     blocked.write_text("a file where the target's folder goes", encoding="utf-8")
 
 
@@ -216,7 +219,7 @@ def outcome(answers: Any, *, what_if: bool) -> dict[str, Any]:
 def snapshot(inst: Installation, lock_folder: Path) -> dict[str, Any]:
     """Every file but SQLite's shared-memory WAL index (``-shm``): any reader of a WAL database rebuilds it
     after a crash, a read-only one included; it holds no data (docs/decisions.md, "What-if")."""
-    tree = {k: v for k, v in helpers.tree_checksums(inst.root).items() if not k.endswith("-shm")}
+    tree = {k: v for k, v in trees.snapshot(inst.root).items() if not k.endswith("-shm")}
     return {"tree": tree, "locks": sorted(p.name for p in lock_folder.iterdir())}
 
 
@@ -250,7 +253,8 @@ def test_r15_what_if_reports_the_outcome_of_every_unit_the_run_then_has(
             MUTATIONS[name](inst, index)
         before = snapshot(inst, lock_folder)
         predicted = outcome(inst.answers(), what_if=True)
-        assert snapshot(inst, lock_folder) == before, f"the what-if wrote something ({mutations})"
+        after = snapshot(inst, lock_folder)
+        assert after == before, f"the what-if wrote ({mutations}): {trees.changes(before['tree'], after['tree'])}"
         actual = outcome(inst.answers(), what_if=False)
         assert predicted == actual, f"mutations {mutations}"
         if "target_in_use" in dict(mutations):

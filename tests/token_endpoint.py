@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.testbed.certs import make_ca, make_server_certificate
+from testbed.certs import make_ca, make_server_certificate
 
 INVALID_SECRET_BODY = {
     "error": "invalid_client",

@@ -43,15 +43,9 @@ from groupid_upgrade.groups.conversion import decode_eleven, guid_text
 from groupid_upgrade.model.installation import GroupType
 from groupid_upgrade.source.group_definition import GroupDefinition, encode
 from groupid_upgrade.storage.search import SearchClient
+from support import trees
 from test_groups import CORP_BASE, FIRST_RUN_MODULES, GID_ATTRS, admin, definitions, prepared_sample
 
-try:
-    from tests.testbed import es_node as node_control
-except ModuleNotFoundError:  # tests/ is not a package here
-    from testbed import es_node as node_control  # type: ignore[no-redef]
-
-_fixtures = node_control.__name__.rpartition(".")[0]
-pytest_plugins = [_fixtures + ".fixtures_es", _fixtures + ".fixtures_samba"]
 pytestmark = pytest.mark.testbed
 
 GROUPS_CI_POINTS = 8
@@ -239,7 +233,7 @@ def test_r15_backup_crash_points_leave_no_accepted_set_and_the_next_run_makes_th
     sample = helpers.make_sample(work / "sample")
     logs = work / "logs"
     answer_file = sample / "answers.json"
-    source_before = helpers.tree_checksums(sample / "source")
+    source_before = trees.snapshot(sample / "source")
     done = backup_cli(answer_file, work / "reference", logs)
     assert done.returncode == 0, done.stderr[-2000:]
     reference = set_content(json.loads(done.stdout)["manifest"])
@@ -288,8 +282,8 @@ def test_r15_backup_crash_points_leave_no_accepted_set_and_the_next_run_makes_th
         if content != reference:
             differ = [k for k in reference if content[k] != reference[k]]
             failures.append(f"{point}: the next set differs from the uninterrupted one in {differ}")
-        if helpers.tree_checksums(sample / "source") != source_before:
-            failures.append(f"{point}: the source changed (R4)")
+        if changed := trees.changes(source_before, trees.snapshot(sample / "source")):
+            failures.append(f"{point}: the source changed (R4): {changed[:5]}")
         for leftover in (killed_dest, rerun_dest):
             shutil.rmtree(leftover, ignore_errors=True)
     reliability_figures.record_crash_outcome(

@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 import reliability_figures
@@ -31,18 +31,10 @@ import reliability_figures
 from groupid_upgrade.history.conversion import index_name
 from groupid_upgrade.sample.generator import SampleSpec, generate_sample
 from groupid_upgrade.storage.search import SearchClient
+from support import trees
 from test_history import UPGRADED_STORES, index_ids  # the same index comparison as the History tests
-from test_upgrade_run import engine, logical_dump, run_json, tree_checksums  # the same dump as R15's tests
-
-try:
-    from tests.testbed import es_node as node_control
-except ModuleNotFoundError:  # tests/ is not a package here
-    from testbed import es_node as node_control  # type: ignore[no-redef]
-
-if TYPE_CHECKING:
-    from tests.testbed.fixtures_es import EsNode
-
-pytest_plugins = [node_control.__name__.rpartition(".")[0] + ".fixtures_es"]
+from test_upgrade_run import engine, logical_dump, run_json  # the same dump as R15's tests
+from testbed.fixtures_es import EsNode
 
 HISTORY_ROWS = 3_000
 HISTORY_BATCH = 250
@@ -150,7 +142,7 @@ def run_scenario(point: CrashPoint, reference: Reference, workdir: Path, es_url:
     sample = Path(shutil.copytree(reference.pristine, workdir / "sample"))
     prefix = f"relcrash-{uuid.uuid4().hex[:10]}"
     set_search(sample, es_url, prefix)
-    source_before = tree_checksums(sample / "source")
+    source_before = trees.snapshot(sample / "source")
     try:
         killed = engine("run", "--answer-file", str(sample / "answers.json"), "--json",
                         env={"GROUPID_UPGRADE_KILL_AT": point.spec})
@@ -159,8 +151,8 @@ def run_scenario(point: CrashPoint, reference: Reference, workdir: Path, es_url:
         resumed = run_json(sample, check=None)
         if resumed.get("status") != "Succeeded":
             return f"the resumed run ended {resumed.get('status')}: {json.dumps(resumed)[:1500]}"
-        if tree_checksums(sample / "source") != source_before:
-            return "the source changed (R4)"
+        if changed := trees.changes(source_before, trees.snapshot(sample / "source")):
+            return f"the source changed (R4): {changed[:5]}"
         dump = logical_dump(sample)
         if dump != reference.dump:
             differing = sorted(k for k in set(dump) | set(reference.dump) if dump.get(k) != reference.dump.get(k))

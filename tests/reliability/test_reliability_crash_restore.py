@@ -9,7 +9,6 @@ At full size the set gets 150 more report files, so the row has the distinct poi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import random
@@ -23,6 +22,7 @@ import pytest
 import reliability_figures
 
 import helpers
+from support import trees
 
 pytest_plugins = ["helpers"]
 
@@ -31,24 +31,11 @@ FULL_POINTS = 320  # with the 150 extra files: over 300 distinct points
 EXTRA_FILES_FULL = 150
 
 
-def tree(root: Path) -> dict[str, tuple[str, int]]:
-    """Every file under ``root``: (SHA-256, mtime); folders too (so an extra folder shows)."""
-    out: dict[str, tuple[str, int]] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames:
-            out[os.path.relpath(os.path.join(dirpath, name), root) + "/"] = ("<dir>", 0)
-        for name in filenames:
-            path = os.path.join(dirpath, name)
-            with open(path, "rb") as fh:
-                out[os.path.relpath(path, root)] = (hashlib.sha256(fh.read()).hexdigest(), os.stat(path).st_mtime_ns)
-    return out
-
-
 @dataclass
 class RestoreBed:
     sample: helpers.Sample
     set_path: Path
-    reference: dict[str, tuple[str, int]]
+    reference: dict[str, str]
     files: int
     parts: int
     logs: Path
@@ -80,7 +67,7 @@ def bed(tmp_path_factory: pytest.TempPathFactory) -> RestoreBed:
     reference_root = work / "reference"
     first = restore(work / "set", sample.answer_file, reference_root, logs)
     assert first.returncode == 0, first.stderr[-2000:]
-    return RestoreBed(sample, work / "set", tree(reference_root), len(manifest["files"]), len(manifest["parts"]),
+    return RestoreBed(sample, work / "set", trees.contents(reference_root, mtimes=True), len(manifest["files"]), len(manifest["parts"]),
                       logs)
 
 
@@ -113,7 +100,7 @@ def test_r15_restore_killed_inside_a_part_is_completed_exactly_by_the_next_resto
         if again.returncode != 0:
             failures.append(f"{point}: the next restore ended {again.returncode}: {again.stderr[-600:]}")
             continue
-        state = tree(root)
+        state = trees.contents(root, mtimes=True)  # every path, SHA-256 and file mtime
         if state != bed.reference:
             differ = sorted(k for k in set(state) | set(bed.reference) if state.get(k) != bed.reference.get(k))
             failures.append(f"{point}: the restored tree differs from the uninterrupted one in {differ[:5]}")

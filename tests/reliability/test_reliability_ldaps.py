@@ -24,12 +24,6 @@ from groupid_upgrade.groups.method import GroupUpgradeParams, group_upgrade_hand
 from groupid_upgrade.reporting import CollectingReporter
 from test_groups import FIRST_RUN_MODULES, prepared_sample
 
-try:
-    from tests.testbed import fixtures_samba as _samba
-except ModuleNotFoundError:  # tests/ is not a package here
-    from testbed import fixtures_samba as _samba  # type: ignore[no-redef]
-
-pytest_plugins = [_samba.__name__]
 pytestmark = pytest.mark.testbed
 
 CORP = "corp.example.com"

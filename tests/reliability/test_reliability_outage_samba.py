@@ -34,15 +34,9 @@ from groupid_upgrade.groups.pipeline import DEFAULT_BATCH_SIZE
 from groupid_upgrade.model.installation import GroupType
 from groupid_upgrade.source.group_definition import GroupDefinition, encode
 from test_groups import FIRST_RUN_MODULES, admin, prepared_sample
+from testbed import samba_dc
+from testbed.fixtures_samba import state_dir_path
 
-try:
-    from tests.testbed import samba_dc
-    from tests.testbed.fixtures_samba import state_dir_path
-except ModuleNotFoundError:  # tests/ is not a package here
-    from testbed import samba_dc  # type: ignore[no-redef]
-    from testbed.fixtures_samba import state_dir_path  # type: ignore[no-redef]
-
-pytest_plugins = [samba_dc.__name__.rpartition(".")[0] + ".fixtures_samba"]
 pytestmark = pytest.mark.testbed
 
 DOMAIN = "corp.example.com"

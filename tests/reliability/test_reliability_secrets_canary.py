@@ -1,7 +1,8 @@
 """The secrets canary (issue #9, R19): every secret of a sample is a unique canary; no canary may appear
-in clear (UTF-8, UTF-16LE/BE, base64 at every alignment, hex) in any byte the engine wrote (target
-database and folders, logs, answer template, stdout, stderr) nor in the serve process's command line or
-environment (``/proc/<pid>/cmdline``, ``/proc/<pid>/environ``); files holding key material are 0600.
+in any form tests/support/leaks.py searches (clear, escaped, UTF-16LE/BE, hex, base64 at every alignment,
+a two-thirds prefix; inside zips and SQLite values) in any byte the engine wrote (target database and
+folders, logs, answer template, stdout, stderr) nor in the serve process's (and its children's) command
+line, environment or thread names (``/proc/<pid>/...``); files holding key material are 0600.
 
 This extends tests/test_upgrade_run.py's R19 test (the sample's own secrets, plan and run output,
 target): canaries make every secret findable by value, whatever module carries it, and the scan covers
@@ -14,7 +15,6 @@ scanned). A scenario runs the engine, keeps what it printed and adds the folders
 
 from __future__ import annotations
 
-import base64
 import json
 import stat
 import subprocess
@@ -31,13 +31,7 @@ import reliability_figures
 
 import helpers
 from groupid_upgrade.sample.generator import SampleGenerator, SampleSpec
-
-try:
-    from tests.testbed import fixtures_samba as _samba
-except ModuleNotFoundError:  # tests/ is not a package here
-    from testbed import fixtures_samba as _samba  # type: ignore[no-redef]
-
-pytest_plugins = [_samba.__name__]
+from support import leaks
 
 
 @dataclass
@@ -68,25 +62,6 @@ def make_canary_sample(out: Path) -> tuple[Path, dict[str, str]]:
         elif isinstance(value, dict):
             setattr(generator.secrets, name, {key: canary(f"{name}.{key}") for key in value})
     return generator.generate(), canaries
-
-
-def forms(secret: str) -> list[bytes]:
-    """How a secret could be written: clear, UTF-16, hex, and base64 wherever it starts in a stream."""
-    raw = secret.encode("utf-8")
-    out = [raw, secret.encode("utf-16-le"), secret.encode("utf-16-be"), raw.hex().encode(), raw.hex().upper().encode()]
-    for encode in (base64.b64encode, base64.urlsafe_b64encode):
-        for text in (raw, secret.encode("utf-16-le")):
-            for shift in range(3):
-                encoded = encode(b"\0" * shift + text)
-                # the characters that depend only on the secret's own bytes (not on its neighbours)
-                start = 4 * ((shift + 2) // 3)
-                end = 4 * ((shift + len(text)) // 3)
-                out.append(encoded[start:end])
-    return out
-
-
-def leaks(blob: bytes, canaries: dict[str, str]) -> list[str]:
-    return [name for name, value in canaries.items() if any(form and form in blob for form in forms(value))]
 
 
 # --- scenarios ----------------------------------------------------------------------------------------------
@@ -231,13 +206,10 @@ def serve_session(ctx: CanaryContext, name: str, requests: list[dict[str, Any]])
                 message = json.loads(line)
                 if message.get("id") == i:
                     break
-        # the engine is alive and has held every secret: its process image must not show one
-        proc = Path(f"/proc/{process.pid}")
-        if proc.is_dir():
-            ctx.captured[f"{name} /proc/<pid>/cmdline"] = (proc / "cmdline").read_bytes()
-            ctx.captured[f"{name} /proc/<pid>/environ"] = (proc / "environ").read_bytes()
-            for task in (proc / "task").iterdir():
-                ctx.captured[f"{name} /proc/<pid>/task/{task.name}/comm"] = (task / "comm").read_bytes()
+        # the engine is alive and has held every secret: its process image (and its children's) must not show one
+        images = leaks.process_images(process.pid)
+        assert f"/proc/{process.pid}/cmdline" in images, "the serving engine's /proc could not be read"
+        ctx.captured.update({f"{name} {where}": data for where, data in images.items()})
         rest, _ = process.communicate(b'{"jsonrpc":"2.0","id":"bye","method":"engine.shutdown"}\n', timeout=120)
         out += rest
     finally:
@@ -290,31 +262,24 @@ def test_r19_every_secret_of_the_sample_is_a_canary(ctx: CanaryContext) -> None:
     assert len(values) >= 8 and all(v in ctx.canaries.values() for v in values), "a secret is not a canary"
     assert len(set(ctx.canaries.values())) == len(ctx.canaries) >= 20
     # and the test can see one: the secrets file itself is the user's, and full of them
-    assert leaks((ctx.sample / "secrets.json").read_bytes(), ctx.canaries)
+    assert leaks.find_leaks(ctx.canaries, paths=[ctx.sample / "secrets.json"])
 
 
 def test_r19_no_canary_in_anything_the_engine_wrote_printed_or_exposed(ctx: CanaryContext) -> None:
     started = time.monotonic()
     for _, scenario in CANARY_SCENARIOS:
         scenario(ctx)
+    scanner = leaks.LeakScanner(ctx.canaries)
+    found_leaks = scanner.scan(texts=ctx.captured, paths=ctx.scan_dirs)
     found: dict[str, list[str]] = {}
-    scanned_files = scanned_bytes = 0
-    for where, blob in ctx.captured.items():
-        scanned_bytes += len(blob)
-        if names := leaks(blob, ctx.canaries):
-            found[where] = names
-    for root in ctx.scan_dirs:
-        for path in [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()):
-            data = path.read_bytes()
-            scanned_files += 1
-            scanned_bytes += len(data)
-            if names := leaks(data, ctx.canaries):
-                found[str(path)] = names
-    assert scanned_files >= 3 and any((ctx.log_dir).iterdir()), "nothing was scanned: the scenarios did not run"
+    for leak in found_leaks:
+        found.setdefault(leak.where, []).append(f"{leak.secret} ({leak.form})")
+    assert scanner.files >= 3 and any((ctx.log_dir).iterdir()), "nothing was scanned: the scenarios did not run"
+    example = next(iter(ctx.canaries.values()))
     reliability_figures.record("canary", "scenarios", {
         "scenarios": [name for name, _ in CANARY_SCENARIOS], "canaries": len(ctx.canaries),
-        "forms": len(forms("x" * 30)), "streams": len(ctx.captured), "files": scanned_files, "bytes": scanned_bytes,
-        "leaked": sum(len(v) for v in found.values()), "where": found,
+        "forms": len(leaks.forms(example)) + len(leaks.prefix_forms(example)), "streams": scanner.streams,
+        "files": scanner.files, "bytes": scanner.bytes_read, "leaked": len(found_leaks), "where": found,
         "seconds": round(time.monotonic() - started, 1)})
     assert not found, f"canaries leaked: {found}"
 
@@ -326,18 +291,6 @@ def test_r19_files_holding_key_material_are_0600(ctx: CanaryContext) -> None:
     reliability_figures.record("canary", "key material 0600", {
         "files": len(modes), "not0600": sorted(p for p, m in modes.items() if m != 0o600)})
     assert all(m == 0o600 for m in modes.values()), {p: oct(m) for p, m in modes.items()}
-
-
-def test_r19_the_scan_finds_a_canary_in_every_form() -> None:
-    """The scanner is not blind: each encoding of a canary, embedded at any offset, is found."""
-    canaries = {"x": f"cnryx{uuid.uuid4().hex}!Aa1"}
-    for form in forms(canaries["x"]):
-        assert leaks(b"prefix" + form + b"suffix", canaries) == ["x"]
-    for prefix in (b"", b"a", b"ab"):
-        blob = base64.b64encode(b'{"password": "' + prefix + canaries["x"].encode() + b'"}')
-        assert leaks(blob, canaries) == ["x"]
-    assert leaks(json.dumps({"s": canaries["x"]}).encode("utf-16-le"), canaries) == ["x"]
-    assert not leaks(b"nothing here " + canaries["x"][:-3].encode(), canaries)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,7 +4,6 @@ rootDSE facts injected (they come from servers, which these tests do not start).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -49,11 +48,6 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-def tree_checksums(root: Path) -> dict[str, str]:
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def plan_estate(written: WrittenEstate, answers: dict[str, Any], ldap_roots: dict[str, str]

@@ -403,5 +403,8 @@ def _write_database(estate: Estate, path: Path, box: SecretBox, layout: Installa
                 if table_rows:
                     cur.executemany(insert(table.name, table.column_names, "sqlite"),
                                     [tuple(r.get(c) for c in table.column_names) for r in table_rows])
+        # as GroupID hands its database over, and as the sample does: one file, no WAL beside it (a reader
+        # of a WAL database writes its -shm, which R4's check of the source would rightly see)
+        db.execute("PRAGMA journal_mode=DELETE")
     finally:
         db.close()

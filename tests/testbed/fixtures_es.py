@@ -1,6 +1,5 @@
-"""pytest plugin: the session's real Elasticsearch 8 node (``es_node`` fixture).
-
-Register with ``-p tests.testbed.fixtures_es`` or ``pytest_plugins = ["tests.testbed.fixtures_es"]``.
+"""The session's real Elasticsearch 8 node: the ``es_node`` fixture of tests/support/servers.py runs
+``session_node`` (the one registration; tests take ``es_node``).
 
 Which node:
 
@@ -41,8 +40,8 @@ def testbed_es_state_dir() -> Path:
     return Path(root).resolve() / "elasticsearch"
 
 
-@pytest.fixture(scope="session")
-def es_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsNode]:
+def session_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EsNode]:
+    """The node for the session, stopped at its end when it was started here."""
     shared = os.environ.get("GROUPID_ES_STATE_DIR")
     if not shared and node_control.is_up(testbed_es_state_dir()):
         shared = str(testbed_es_state_dir())  # started by tests/testbed/up: use it, leave it running

@@ -1,6 +1,5 @@
-"""pytest plugin: the session's real Samba AD domain controllers (``samba_corp``, ``samba_fabrikam``).
-
-Register with ``-p tests.testbed.fixtures_samba`` or ``pytest_plugins = ["tests.testbed.fixtures_samba"]``.
+"""The session's real Samba AD domain controllers: the ``samba_corp`` and ``samba_fabrikam`` fixtures of
+tests/support/servers.py run ``session_dc(CORP)`` and ``session_dc(FABRIKAM)`` (the one registration).
 
 - ``samba_corp``: forest ``corp.example.com`` (NetBIOS CORP) on 127.0.0.1, seeded with
   ``tests/testbed/fixtures/corp.ldif`` and the sample's ``corp.example.com.ldif`` (``seed.py``).
@@ -12,7 +11,7 @@ example started with ``python tests/testbed/samba_dc.py start ...``) is used as 
 running; otherwise the fixture starts it from a fresh copy of the cached template and stops it at
 the end of the session. If the DC cannot start, the fixture fails with the reason (never skips).
 
-Each fixture yields the dict of :func:`tests.testbed.samba_dc.start` (LDAP_URL, LDAP_STARTTLS_URL,
+Each yields the dict of :func:`tests.testbed.samba_dc.start` (LDAP_URL, LDAP_STARTTLS_URL,
 LDAP_BIND_DN, LDAP_PASSWORD_FILE, LDAP_CA_FILE, LDAP_BASE_DN, ...); :func:`admin_password` reads the
 password file into a ``SecretStr``.
 """
@@ -20,7 +19,7 @@ password file into a ``SecretStr``.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -44,7 +43,8 @@ def admin_password(env: dict[str, str]) -> SecretStr:
     return SecretStr(Path(env["LDAP_PASSWORD_FILE"]).read_text().strip())
 
 
-def _dc(spec: dict[str, object]) -> Iterator[dict[str, str]]:
+def session_dc(spec: Mapping[str, object]) -> Iterator[dict[str, str]]:
+    """The DC of ``spec`` for the session, stopped at its end when it was started here."""
     state_dir = state_dir_path()
     domain = str(spec["domain"])
     failure: str | None = None
@@ -62,13 +62,3 @@ def _dc(spec: dict[str, object]) -> Iterator[dict[str, str]]:
     finally:
         if not already_up:
             samba_dc.stop(state_dir, domain)
-
-
-@pytest.fixture(scope="session")
-def samba_corp() -> Iterator[dict[str, str]]:
-    yield from _dc(CORP)
-
-
-@pytest.fixture(scope="session")
-def samba_fabrikam() -> Iterator[dict[str, str]]:
-    yield from _dc(FABRIKAM)
