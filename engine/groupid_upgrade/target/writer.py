@@ -61,7 +61,10 @@ def write_paths(settings: TargetSettings) -> list[tuple[Path | None, str, bool]]
 class TargetInstallation:
     """The 11 target: open (creating its schema on first use), with its passphrase verified."""
 
-    def __init__(self, settings: TargetSettings, *, read_only: bool = False, guard: WriteGuard | None = None) -> None:
+    def __init__(self, settings: TargetSettings, *, read_only: bool = False, guard: WriteGuard | None = None,
+                 create_schema: bool = True) -> None:
+        """``create_schema=False``: opened for writing, but the missing tables are created only by
+        ``ensure_schema()``, so a caller can read first (a prerequisite) and refuse before anything is written."""
         self.settings = settings
         self.read_only = read_only
         self.db: Database | None = None  # None: a what-if of a target that does not exist yet
@@ -84,7 +87,12 @@ class TargetInstallation:
         note_database(opened.display_name)
         self.db = opened
         self.ledger = Ledger(opened, on_error=self._write_error)
-        if not read_only:
+        if not read_only and create_schema:
+            self._ensure_schema()
+
+    def ensure_schema(self) -> None:
+        """Create the tables a target opened with ``create_schema=False`` lacks (none: nothing is written)."""
+        if not self.read_only and self.db is not None:
             self._ensure_schema()
 
     def close(self) -> None:
