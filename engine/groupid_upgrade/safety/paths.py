@@ -69,8 +69,12 @@ class WriteGuard:
     def _reals(self) -> list[str]:
         return [real(item.path) for item in self.protected]
 
-    def check(self, path: Path | str, what: str, *, is_file: bool = False, reals: list[str] | None = None) -> Path:
+    def check(self, path: Path | str, what: str, *, is_file: bool = False) -> Path:
         """``path`` resolved; ``UnsafePath`` naming both paths when it collides with a protected one."""
+        self._refuse(path, what, is_file=is_file, reals=None)
+        return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
+
+    def _refuse(self, path: Path | str, what: str, *, is_file: bool, reals: list[str] | None) -> None:
         found = self.conflict(path, is_file=is_file, reals=reals)
         if found is not None:
             item, relation = found
@@ -82,13 +86,12 @@ class WriteGuard:
                 recommended_action=f"Give the {what} a location of its own, outside {item.what}.",
                 extra={"path": str(path), "protectedPath": str(item.path), "relation": relation},
             )
-        return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
 
     def check_all(self, paths: Iterable[tuple[Path | str | None, str, bool]]) -> None:
         reals = self._reals()  # resolved once for all the paths of this call, not once per path
         for path, what, is_file in paths:
             if path is not None:
-                self.check(path, what, is_file=is_file, reals=reals)
+                self._refuse(path, what, is_file=is_file, reals=reals)
 
 
 def source_guard(answers: object, *, inputs: Iterable[tuple[Path | str | None, str]] = ()) -> WriteGuard:

@@ -21,7 +21,16 @@ from ..safety.paths import WriteGuard
 from ..safety.resources import note_database, resource_error
 from ..source.installation import open_database
 from ..source.layout import InstallationLayout
-from ..storage.sql import Database, create_table, database_locked, statement, transaction, upsert
+from ..storage.sql import (
+    SQLITE_ONLY,
+    Database,
+    create_table,
+    database_locked,
+    statement,
+    table_ref,
+    transaction,
+    upsert,
+)
 from . import schema as t
 from .ledger import Ledger
 
@@ -103,7 +112,11 @@ class TargetInstallation:
     def _ensure_schema(self) -> None:
         db = self.db
         assert db is not None
-        missing = [table for table in t.TABLES if not db.has_table(table.name)]
+        if db.dialect == "sqlite":  # one read of the catalogue, not one per table (every request does this)
+            present = {row[0] for row in db.execute(SQLITE_ONLY["list_tables"])}
+            missing = [table for table in t.TABLES if table_ref(table.name, "sqlite") not in present]
+        else:
+            missing = [table for table in t.TABLES if not db.has_table(table.name)]
         if not missing:
             return
         try:
