@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -60,7 +61,7 @@ class EngineSession:
         self.next_id = 0
         self.ask("engine.hello")
 
-    def ask(self, method: str, params: dict | None = None) -> dict:
+    def ask(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         assert self.proc.stdin and self.proc.stdout
         self.next_id += 1
         message = {"jsonrpc": "2.0", "id": self.next_id, "method": method, **({"params": params} if params else {})}
