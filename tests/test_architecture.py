@@ -103,6 +103,7 @@ LAYERS: dict[str, str] = {
     "run_log": FOUNDATION,
     "suggest": FOUNDATION,
     "settings_params": FOUNDATION,  # the parameters every method takes, and loading them into an AnswerFile
+    "settings_cache": FOUNDATION,  # serve's loaded answer files, used again while their files do not change
     "backup.files": FOUNDATION,  # hashed copies of files and trees
     "backup.manifest": FOUNDATION,  # the set's manifest: its model, read and written
     "groups.conversion": FOUNDATION,

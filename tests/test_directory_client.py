@@ -372,3 +372,42 @@ def test_pool_keeps_a_bind_only_while_it_is_young_switched_on_and_within_its_siz
     new = stale.connect(_client(samba_corp))
     assert new is not old and stale.reused == 0 and not old.is_connected and new.is_alive()
     new.close()
+
+
+def test_pool_hands_a_young_bind_out_without_a_round_trip_and_replaces_one_the_server_closed(
+        samba_corp: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Back-to-back requests cost no rootDSE probe; a connection the domain controller closed (its socket
+    reads end of stream) is seen locally and replaced by a new bind; one idle past probe_after_seconds is
+    probed again."""
+    import socket
+
+    from groupid_upgrade.storage.directory import DirectoryClient
+    from groupid_upgrade.storage.directory_pool import DirectoryPool
+
+    probes: list[DirectoryClient] = []
+    real_is_alive = DirectoryClient.is_alive
+
+    def counted(self: DirectoryClient) -> bool:
+        probes.append(self)
+        return real_is_alive(self)
+
+    monkeypatch.setattr(DirectoryClient, "is_alive", counted)
+    pool = DirectoryPool()
+    pool.enable()
+    first = pool.connect(_client(samba_corp))
+    pool.release(first, healthy=True)
+    again = pool.connect(_client(samba_corp))
+    assert again is first and pool.reused == 1 and probes == [] and first.is_quiet()
+    assert again.root_dse()  # and it works
+
+    pool.release(again, healthy=True)
+    first.connection.socket.shutdown(socket.SHUT_RD)  # reads end of stream, as after the server closed it
+    assert not first.is_quiet()
+    replaced = pool.connect(_client(samba_corp))
+    assert replaced is not first and not first.is_connected and pool.reused == 1 and replaced.root_dse()
+
+    probing = DirectoryPool(probe_after_seconds=0)
+    probing.enable()
+    probing.release(replaced, healthy=True)
+    assert probing.connect(_client(samba_corp)) is replaced and probes == [replaced]
+    replaced.close()

@@ -7,9 +7,11 @@ Every validation problem is reported at once, each with its field path (``Answer
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, get_args
 
@@ -18,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 from .errors import EngineError
 from .model.settings import AnswerFile
 from .reporting import Reporter
+from .safety.reading import FileStamp
 from .suggest import did_you_mean
 
 MAX_ANSWER_FILE_BYTES = 4 * 1024 * 1024
@@ -86,9 +89,14 @@ def _refuse_deep_inline(data: Any) -> None:
             stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
 
 
-def _read_json(path: Path, what: str, error_id: str) -> dict[str, Any]:
+def _read_json(path: Path, what: str, error_id: str, reads: list[InputRead] | None = None,
+               given: Path | None = None) -> dict[str, Any]:
+    """The JSON object of ``path``; with ``reads``, also what was read from where (settings_cache.py):
+    the identity of ``given`` (the path as the user gave it) taken BEFORE reading, so a change during
+    the read leaves a stamp older than the content, never the other way round."""
     try:
-        return _read_json_file(path, what, error_id)
+        stamp = FileStamp.of(given or path) if reads is not None else None
+        return _read_json_file(path, what, error_id, reads, given, stamp)
     except OSError as exc:  # unreadable (permissions, a folder, a device gone): named, a usage error
         raise EngineError(error_id, f"The {what} {path} cannot be read ({exc.strerror or type(exc).__name__}).",
                           target=str(path),
@@ -96,7 +104,8 @@ def _read_json(path: Path, what: str, error_id: str) -> dict[str, Any]:
             from None
 
 
-def _read_json_file(path: Path, what: str, error_id: str) -> dict[str, Any]:
+def _read_json_file(path: Path, what: str, error_id: str, reads: list[InputRead] | None = None,
+                    given: Path | None = None, stamp: FileStamp | None = None) -> dict[str, Any]:
     from .safety.reading import FileRefused, read_bytes
     from .safety.strict_json import JsonRefused, loads
 
@@ -111,6 +120,8 @@ def _read_json_file(path: Path, what: str, error_id: str) -> dict[str, Any]:
             recommended_action=f"Check the path of the {what}." if missing else
             f"Give the path of the {what} itself: a regular file of at most {MAX_ANSWER_FILE_BYTES} bytes.",
         ) from None
+    if reads is not None:
+        reads.append(InputRead(given or path, stamp, hashlib.sha256(raw).hexdigest()))
     try:
         text = raw.decode("utf-8-sig")
         too_deep = _too_deep_at(text)
@@ -204,13 +215,14 @@ def contains_secrets(data: Any) -> bool:
     return False
 
 
-def _warn_if_readable_by_others(path: Path, reporter: Reporter | None) -> None:
-    if reporter is None or os.name != "posix":
+def _readable_by_others(path: Path, warnings: list[str], reporter: Reporter | None) -> None:
+    if os.name != "posix":
         return
     mode = path.stat().st_mode
     if mode & (stat.S_IRGRP | stat.S_IROTH):
-        reporter.log("warning", f"{path} holds secrets and is readable by other users; "
-                                f"restrict it (chmod 600).")
+        warnings.append(f"{path} holds secrets and is readable by other users; restrict it (chmod 600).")
+        if reporter is not None:
+            reporter.log("warning", warnings[-1])
 
 
 def _resolve_paths(data: Any, base: Path) -> Any:
@@ -303,6 +315,42 @@ def load_answer_file(
     overrides: dict[str, Any] | None = None,
     reporter: Reporter | None = None,
 ) -> AnswerFile:
+    return load_answer_file_traced(path, inline=inline, overrides=overrides, reporter=reporter).answers
+
+
+@dataclass(frozen=True)
+class InputRead:
+    """One file an answer file was loaded from: the path as given, its identity just before it was read
+    (None when it could not be taken), and the SHA-256 of the bytes read."""
+
+    given: Path
+    stamp: FileStamp | None
+    digest: str
+
+
+@dataclass(frozen=True)
+class LoadedAnswers:
+    """An answer file loaded, with the warnings its loading gives and the files it was read from."""
+
+    answers: AnswerFile
+    warnings: tuple[str, ...]
+    reads: tuple[InputRead, ...]
+
+    def log_warnings(self, reporter: Reporter | None) -> None:
+        if reporter is not None:
+            for warning in self.warnings:
+                reporter.log("warning", warning)
+
+
+def load_answer_file_traced(
+    path: str | Path | None = None,
+    *,
+    inline: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+    reporter: Reporter | None = None,
+) -> LoadedAnswers:
+    """``load_answer_file``, also returning its warnings (logged to ``reporter`` as they arise) and what was
+    read from which file."""
     if path is None and not inline:
         raise EngineError(
             "AnswerFileInvalid",
@@ -311,13 +359,17 @@ def load_answer_file(
         )
     data: dict[str, Any] = {}
     inputs: list[tuple[Path, str]] = []
+    reads: list[InputRead] = []
+    warnings: list[str] = []
     file_has_secrets = False
     base = Path.cwd()
     name = "the inline settings"
     if path is not None:
-        file = Path(path).expanduser().resolve()
+        given = Path(path).expanduser()
+        file = given.resolve()
         name = str(file)
-        data = _drop_placeholders(_resolve_paths(_read_json(file, "answer file", "AnswerFileInvalid"), file.parent))
+        data = _drop_placeholders(_resolve_paths(_read_json(file, "answer file", "AnswerFileInvalid", reads, given),
+                                                 file.parent))
         inputs.append((file, "the answer file"))
         file_has_secrets = contains_secrets(data)
         base = file.parent
@@ -327,12 +379,13 @@ def load_answer_file(
     secrets_file = next((v for k, v in data.items() if isinstance(k, str) and k.lower() == "secretsfile"), None)
     if isinstance(secrets_file, str):
         secrets_path = Path(secrets_file)
-        secrets = _resolve_paths(_read_json(secrets_path, "secrets file", "SecretsFileInvalid"), secrets_path.parent)
+        secrets = _resolve_paths(_read_json(secrets_path, "secrets file", "SecretsFileInvalid", reads),
+                                 secrets_path.parent)
         inputs.append((secrets_path, "the secrets file"))
-        _warn_if_readable_by_others(secrets_path, reporter)
+        _readable_by_others(secrets_path, warnings, reporter)
         data = deep_merge(secrets, data)
     if path is not None and file_has_secrets:
-        _warn_if_readable_by_others(Path(path), reporter)
+        _readable_by_others(Path(path), warnings, reporter)
     if overrides:
         data = deep_merge(data, {k: v for k, v in overrides.items() if v is not None})
     _refuse_inexact_answers(data, name)
@@ -350,4 +403,4 @@ def load_answer_file(
             extra={"errors": errors},
         ) from None
     answers._inputs = inputs
-    return answers
+    return LoadedAnswers(answers, tuple(warnings), tuple(reads))

@@ -7,7 +7,6 @@ from typing import Any
 
 from pydantic import Field
 
-from .answerfile import load_answer_file
 from .model.base import Params
 from .model.settings import AnswerFile
 from .reporting import Reporter
@@ -27,4 +26,7 @@ class PlanParams(SettingsParams):
 
 
 def load_settings(params: SettingsParams, reporter: Reporter, overrides: dict[str, Any] | None = None) -> AnswerFile:
-    return load_answer_file(params.answer_file, inline=params.settings, overrides=overrides, reporter=reporter)
+    """The request's AnswerFile; in ``serve``, from its cache while none of its files changed (settings_cache.py)."""
+    from .settings_cache import SETTINGS
+
+    return SETTINGS.load(params.answer_file, inline=params.settings, overrides=overrides, reporter=reporter)

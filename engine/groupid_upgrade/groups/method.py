@@ -7,6 +7,7 @@ Order of a request: parameters checked (pure), then the prerequisite read from t
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -103,12 +104,27 @@ def upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, reporter: Re
 
 def _upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, selection: sel.Selection, reporter: Reporter,
                     run_id: str) -> GroupUpgradeResult:
-    target = TargetInstallation(answers.target, read_only=True)
+    target = _open_target(answers, selection.what_if)
     try:
-        all_stores = target_stores(target)
-        check_prerequisite(target, all_stores)
+        return _upgrade_in_target(answers, params, selection, reporter, run_id, target)
     finally:
         target.close()
+
+
+def _open_target(answers: AnswerFile, what_if: bool) -> TargetInstallation:
+    """The target, opened once for the request. A SQLite target that does not exist yet is not created (the
+    prerequisite fails on it); else the write guard holds before the file is opened for writing, and no
+    table is created before the prerequisite was read (``create_schema=False``)."""
+    settings = answers.target
+    if settings.database.kind == "sqlite" and not Path(settings.database.path).exists():
+        return TargetInstallation(settings, read_only=True)
+    return TargetInstallation(settings, read_only=what_if, guard=source_guard(answers), create_schema=False)
+
+
+def _upgrade_in_target(answers: AnswerFile, params: GroupUpgradeParams, selection: sel.Selection,
+                       reporter: Reporter, run_id: str, target: TargetInstallation) -> GroupUpgradeResult:
+    all_stores = target_stores(target)
+    check_prerequisite(target, all_stores)
     stores = all_stores
     if params.identity_store_id is not None:
         stores = [s for s in all_stores if s.id == params.identity_store_id]
@@ -128,7 +144,7 @@ def _upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, selection: 
             raise EngineError("DirectoryNotConfigured", f"searchContainer {dn} is in {sel.dn_domain(dn)}, which is no "
                               "directory of the selected identity store(s) in the answer file.", target=dn,
                               recommended_action="Add that domain under directories, or give its identityStoreId.")
-    target = TargetInstallation(answers.target, read_only=selection.what_if, guard=source_guard(answers))
+    target.ensure_schema()
     es = answers.target.elasticsearch
     search = search_client(es) if es is not None and not selection.what_if else None
     prefix = index_prefix(es)
@@ -145,7 +161,6 @@ def _upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, selection: 
                 reporter.record("GroupHistory", {"distinguishedName": dn, "historyRows": rows})
             history_rows = sum(counts.values())
     finally:
-        target.close()
         if search is not None:
             search.close()
     return GroupUpgradeResult(status=request_status(summary), what_if=selection.what_if, selected=summary.selected,

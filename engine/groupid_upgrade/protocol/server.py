@@ -539,9 +539,11 @@ class _Server:
             )
         validated = _validate_params(spec, params)
         reporter.check_cancelled()
-        from ..storage.directory_pool import POOL  # here, not at start-up: engine.hello stays light
+        from ..settings_cache import SETTINGS  # here, not at start-up: engine.hello stays light
+        from ..storage.directory_pool import POOL
 
         POOL.enable()  # this process lives on: keep directory binds for the next request
+        SETTINGS.enable()  # and the answer files loaded, while they do not change
         result = spec.handler(validated, reporter)
         return _jsonable(result)
 

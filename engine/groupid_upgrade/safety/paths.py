@@ -50,11 +50,12 @@ class WriteGuard:
             self.protected.append(Protected(Path(path), what, kind))
         return self
 
-    def conflict(self, path: Path | str, *, is_file: bool) -> tuple[Protected, str] | None:
-        """The protected path ``path`` collides with, and how (``is``, ``lies inside``, ``contains``)."""
+    def conflict(self, path: Path | str, *, is_file: bool, reals: list[str] | None = None
+                 ) -> tuple[Protected, str] | None:
+        """The protected path ``path`` collides with, and how (``is``, ``lies inside``, ``contains``).
+        ``reals``: the real paths of ``protected``, when the caller resolved them for several checks at once."""
         mine = real(path)
-        for item in self.protected:
-            theirs = real(item.path)
+        for item, theirs in zip(self.protected, reals if reals is not None else self._reals(), strict=True):
             if mine == theirs:
                 return item, "is"
             if item.kind == "input" and not is_file:
@@ -65,9 +66,16 @@ class WriteGuard:
                 return item, "contains"
         return None
 
+    def _reals(self) -> list[str]:
+        return [real(item.path) for item in self.protected]
+
     def check(self, path: Path | str, what: str, *, is_file: bool = False) -> Path:
         """``path`` resolved; ``UnsafePath`` naming both paths when it collides with a protected one."""
-        found = self.conflict(path, is_file=is_file)
+        self._refuse(path, what, is_file=is_file, reals=None)
+        return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
+
+    def _refuse(self, path: Path | str, what: str, *, is_file: bool, reals: list[str] | None) -> None:
+        found = self.conflict(path, is_file=is_file, reals=reals)
         if found is not None:
             item, relation = found
             raise EngineError(
@@ -78,12 +86,12 @@ class WriteGuard:
                 recommended_action=f"Give the {what} a location of its own, outside {item.what}.",
                 extra={"path": str(path), "protectedPath": str(item.path), "relation": relation},
             )
-        return Path(os.path.realpath(os.path.abspath(os.fspath(path))))
 
     def check_all(self, paths: Iterable[tuple[Path | str | None, str, bool]]) -> None:
+        reals = self._reals()  # resolved once for all the paths of this call, not once per path
         for path, what, is_file in paths:
             if path is not None:
-                self.check(path, what, is_file=is_file)
+                self._refuse(path, what, is_file=is_file, reals=reals)
 
 
 def source_guard(answers: object, *, inputs: Iterable[tuple[Path | str | None, str]] = ()) -> WriteGuard:

@@ -14,6 +14,7 @@ import io
 import os
 import stat
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import EngineError
@@ -143,3 +144,27 @@ def check_readable(path: Path | str, *, what: str, limit: int, error_id: str, ta
         raise EngineError(error_id, f"The {what} {path} cannot be used: {exc.reason}.", target=target or str(path),
                           recommended_action=f"Give the path of the {what} itself (a regular file).",
                           extra={"reason": exc.reason}) from None
+
+
+@dataclass(frozen=True)
+class FileStamp:
+    """What identifies a file's version without reading it: which file (device, inode), its size, times and
+    mode. Any write changes the modification and change times; a rename or copy over it, the inode; a
+    chmod, the mode and change time. Equal stamps taken within the file system's timestamp resolution of a
+    write can still hide that write: settings_cache.py compares the content then."""
+
+    device: int
+    inode: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    mode: int
+
+    @classmethod
+    def of(cls, path: Path | str) -> FileStamp | None:
+        """The stamp of ``path`` (links followed), or None when it cannot be taken."""
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode)

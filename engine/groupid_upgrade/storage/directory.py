@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import select
 import ssl
 from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
@@ -319,6 +320,24 @@ class DirectoryClient:
             return bool(self._conn.search("", "(objectClass=*)", ldap3.BASE, attributes=["1.1"]))
         except ldap_exc.LDAPException:
             return False
+
+    def is_quiet(self) -> bool:
+        """The open connection has nothing waiting to be read, checked without a round trip: an idle LDAP
+        connection is sent nothing, so anything readable is the server closing it (end of stream, a TLS
+        close, a notice of disconnection) or a socket gone bad; False then."""
+        if not self.is_connected:
+            return False
+        assert self._conn is not None
+        sock = getattr(self._conn, "socket", None)
+        if sock is None:
+            return False
+        try:
+            if isinstance(sock, ssl.SSLSocket) and sock.pending():
+                return False
+            readable, _, failed = select.select([sock], [], [sock], 0)
+        except (OSError, ValueError):  # closed under us (fileno -1) or otherwise unusable
+            return False
+        return not readable and not failed
 
     def settings_digest(self) -> str:
         """Which connections may stand in for each other (directory_pool); the password enters only hashed."""

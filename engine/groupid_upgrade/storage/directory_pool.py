@@ -7,9 +7,12 @@ request that needs the same domain controller with the same account and TLS sett
 processes (the CLI) do not keep them: ``enable()`` is called by ``serve`` only.
 
 A kept connection is handed out again only when it is younger than ``IDLE_SECONDS`` (Active
-Directory drops connections idle for 900 s by default) and answers a rootDSE read; otherwise it is
-closed and a new one bound, so a restarted domain controller costs one failed probe, not a failed
-request. Connections whose request ended in an error are closed, never kept. The key is a digest of
+Directory drops connections idle for 900 s by default) and its socket has nothing to read (checked
+locally, no round trip: a domain controller that restarted or dropped the connection has closed it,
+which makes the socket readable); one idle longer than ``PROBE_AFTER_SECONDS`` must also answer a
+rootDSE read (a network device may have forgotten the connection without either side closing it).
+Otherwise it is closed and a new one bound, so a restarted domain controller costs a new bind, not
+a failed request, and back-to-back requests (a pipeline, a loop of cmdlets) cost no probe at all. Connections whose request ended in an error are closed, never kept. The key is a digest of
 the settings, the password included, so a changed password never reuses the old bind; the password
 itself stays only where it already was (the client).
 """
@@ -25,12 +28,15 @@ if TYPE_CHECKING:  # ldap3 is heavy; this module is imported by the server at st
     from .directory import DirectoryClient
 
 IDLE_SECONDS = 300.0
+PROBE_AFTER_SECONDS = 30.0
 MAX_IDLE = 16
 
 
 class DirectoryPool:
-    def __init__(self, idle_seconds: float = IDLE_SECONDS, max_idle: int = MAX_IDLE) -> None:
+    def __init__(self, idle_seconds: float = IDLE_SECONDS, max_idle: int = MAX_IDLE,
+                 probe_after_seconds: float = PROBE_AFTER_SECONDS) -> None:
         self.idle_seconds = idle_seconds
+        self.probe_after_seconds = probe_after_seconds
         self.max_idle = max_idle
         self.enabled = False
         self._idle: OrderedDict[str, list[tuple[float, DirectoryClient]]] = OrderedDict()
@@ -43,8 +49,9 @@ class DirectoryPool:
     def connect(self, client: DirectoryClient) -> DirectoryClient:
         """``client`` connected: a kept connection with the same settings when one is alive, else a new bind."""
         key = client.settings_digest()
-        while (kept := self._take(key)) is not None:
-            if kept.is_alive():
+        while (taken := self._take(key)) is not None:
+            idle_for, kept = taken
+            if kept.is_quiet() and (idle_for < self.probe_after_seconds or kept.is_alive()):
                 self.reused += 1
                 return kept
             kept.close()
@@ -74,16 +81,17 @@ class DirectoryPool:
         with self._lock:
             return sum(len(entries) for entries in self._idle.values())
 
-    def _take(self, key: str) -> DirectoryClient | None:
+    def _take(self, key: str) -> tuple[float, DirectoryClient] | None:
+        """The youngest kept connection for ``key`` and how long it was idle; the expired ones are closed."""
         expired: list[DirectoryClient] = []
-        found: DirectoryClient | None = None
+        found: tuple[float, DirectoryClient] | None = None
         with self._lock:
             entries = self._idle.get(key, [])
             now = time.monotonic()
             while entries:
                 since, client = entries.pop()
                 if now - since < self.idle_seconds:
-                    found = client
+                    found = (now - since, client)
                     break
                 expired.append(client)
             if not entries:

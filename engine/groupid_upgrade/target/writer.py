@@ -21,7 +21,16 @@ from ..safety.paths import WriteGuard
 from ..safety.resources import note_database, resource_error
 from ..source.installation import open_database
 from ..source.layout import InstallationLayout
-from ..storage.sql import Database, create_table, database_locked, statement, transaction, upsert
+from ..storage.sql import (
+    SQLITE_ONLY,
+    Database,
+    create_table,
+    database_locked,
+    statement,
+    table_ref,
+    transaction,
+    upsert,
+)
 from . import schema as t
 from .ledger import Ledger
 
@@ -61,7 +70,10 @@ def write_paths(settings: TargetSettings) -> list[tuple[Path | None, str, bool]]
 class TargetInstallation:
     """The 11 target: open (creating its schema on first use), with its passphrase verified."""
 
-    def __init__(self, settings: TargetSettings, *, read_only: bool = False, guard: WriteGuard | None = None) -> None:
+    def __init__(self, settings: TargetSettings, *, read_only: bool = False, guard: WriteGuard | None = None,
+                 create_schema: bool = True) -> None:
+        """``create_schema=False``: opened for writing, but the missing tables are created only by
+        ``ensure_schema()``, so a caller can read first (a prerequisite) and refuse before anything is written."""
         self.settings = settings
         self.read_only = read_only
         self.db: Database | None = None  # None: a what-if of a target that does not exist yet
@@ -84,7 +96,12 @@ class TargetInstallation:
         note_database(opened.display_name)
         self.db = opened
         self.ledger = Ledger(opened, on_error=self._write_error)
-        if not read_only:
+        if not read_only and create_schema:
+            self._ensure_schema()
+
+    def ensure_schema(self) -> None:
+        """Create the tables a target opened with ``create_schema=False`` lacks (none: nothing is written)."""
+        if not self.read_only and self.db is not None:
             self._ensure_schema()
 
     def close(self) -> None:
@@ -95,7 +112,11 @@ class TargetInstallation:
     def _ensure_schema(self) -> None:
         db = self.db
         assert db is not None
-        missing = [table for table in t.TABLES if not db.has_table(table.name)]
+        if db.dialect == "sqlite":  # one read of the catalogue, not one per table (every request does this)
+            present = {row[0] for row in db.execute(SQLITE_ONLY["list_tables"])}
+            missing = [table for table in t.TABLES if table_ref(table.name, "sqlite") not in present]
+        else:
+            missing = [table for table in t.TABLES if not db.has_table(table.name)]
         if not missing:
             return
         try:
