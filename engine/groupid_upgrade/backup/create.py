@@ -285,13 +285,8 @@ def _create_backup(answers: AnswerFile, destination: Path, reporter: Reporter, *
     def elasticsearch_part() -> PartRecord:
         nonlocal snapshot_taken
         es = answers.source.elasticsearch
-        if plan.es_method == "dataFolder":
+        if plan.es_method == "dataFolder":  # prepare_part found no node answering
             check = es or ElasticsearchSettings(url=DEFAULT_ES_URL)
-            if search_part.node_answers(check):
-                raise EngineError("ElasticsearchRunning", f"--elasticsearch-stopped was given but Elasticsearch "
-                                  f"answers at {check.url}; copying a running node's data folder is not a backup.",
-                                  target=check.url, recommended_action="Stop the Elasticsearch service first, or "
-                                  "back up with a snapshot (leave --elasticsearch-stopped out).")
             files, size, links = writer.tree("Elasticsearch", "Elasticsearch/data", layout.elasticsearch_data, reporter)
             return PartRecord(name="Elasticsearch", elasticsearch=SnapshotPart(
                 method="dataFolder", data_folder=str(layout.elasticsearch_data), copied_into="Elasticsearch/data",

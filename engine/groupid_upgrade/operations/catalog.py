@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..planning.planner import Unit
 from . import units as u
 from .base import Operation
 from .history import HistoryStoreOperation
 
 
-def _fields(unit: Unit) -> dict[str, Any]:
-    return Operation.base_fields(unit)
-
-
 def operation_for(unit: Unit) -> Operation:
     """The typed operation of a unit (``KeyError`` for a kind no operation exists for: a planner bug)."""
     p = unit.payload
-    base = _fields(unit)
+    base = Operation.base_fields(unit)
     kind = unit.kind
     if kind == "store":
         return u.StoreOperation(**base, store=p["store"], entra=p["entra"], entra_question=p["entraQuestion"])

@@ -158,6 +158,16 @@ class RunLock:
         self.path = lock_path(identity)
         self.previous: Holder | None = None  # a dead holder whose lock this one took over
 
+    def _lock_or_refuse(self, fd: int) -> None:
+        """Lock ``fd``, or raise ``TargetInUse`` naming the holder; a holder not yet described (starting, or a
+        what-if probing) is waited for up to ``STARTING_GRACE_SECONDS``."""
+        deadline = time.monotonic() + STARTING_GRACE_SECONDS
+        while not _try_lock(fd):
+            holder = _read_holder(fd)
+            if holder is not None or time.monotonic() > deadline:
+                raise _in_use(self.what, holder)
+            time.sleep(0.05)
+
     def probe(self) -> Holder | None:
         """Raise ``TargetInUse`` when another process holds the lock; write nothing (what-if)."""
         try:
@@ -167,12 +177,7 @@ class RunLock:
         except OSError as exc:
             raise _folder_error(self.path.parent, exc) from None
         try:
-            deadline = time.monotonic() + STARTING_GRACE_SECONDS
-            while not _try_lock(fd):
-                holder = _read_holder(fd)
-                if holder is not None or time.monotonic() > deadline:
-                    raise _in_use(self.what, holder)
-                time.sleep(0.05)
+            self._lock_or_refuse(fd)
             _unlock(fd)
             return None
         finally:
@@ -189,12 +194,7 @@ class RunLock:
             with contextlib.suppress(OSError):
                 os.fchmod(fd, 0o666)
         try:
-            deadline = time.monotonic() + STARTING_GRACE_SECONDS
-            while not _try_lock(fd):
-                holder = _read_holder(fd)
-                if holder is not None or time.monotonic() > deadline:
-                    raise _in_use(self.what, holder)
-                time.sleep(0.05)
+            self._lock_or_refuse(fd)
             self.previous = _read_holder(fd)  # still described: its process ended without releasing
             me = Holder(run_id=run_id, operation=operation, pid=os.getpid(), host=socket.gethostname(),
                         since=datetime.now(timezone.utc).isoformat(timespec="seconds"), resource=self.identity)
