@@ -40,7 +40,7 @@ from tests.testbed.fixtures_samba import CORP, state_dir_path  # noqa: E402
 from tests.testbed.seed import seed_ldif  # noqa: E402
 
 from groupid_upgrade.answerfile import load_answer_file  # noqa: E402
-from groupid_upgrade.groups.conversion import encode_eleven  # noqa: E402
+from groupid_upgrade.groups.conversion import eleven_definition, encode_eleven  # noqa: E402
 from groupid_upgrade.groups.method import GroupUpgradeParams, group_upgrade_handler  # noqa: E402
 from groupid_upgrade.model.installation import GroupType  # noqa: E402
 from groupid_upgrade.reporting import CollectingReporter, Reporter  # noqa: E402
@@ -59,16 +59,46 @@ def connect(env: dict[str, str]) -> ldap3.Connection:
     return ldap3.Connection(server, env["LDAP_BIND_DN"], password, auto_bind=True)
 
 
+def bench_definition(i: int, base: str) -> GroupDefinition:
+    """The 10.0 Smart Group definition of the OU's group ``CN=G<i>`` (``base``: the domain's DN)."""
+    return GroupDefinition(GroupType.SMART_GROUP, ["user"], f'(department Equals "D{i % 50}")', f"OU=Staff,{base}",
+                           expiry_days=[None, 30, 90][i % 3], last_update="2024-05-01T02:00:00Z", version="10.0")
+
+
+def group_index(dn: str) -> int:
+    """``i`` of a group ``CN=G<i>,...`` that make_groups created."""
+    return int(dn.split(",", 1)[0][len("CN=G"):])
+
+
+def eleven_values(count: int, ou: str) -> list[bytes]:
+    """The extensionData value the engine writes to each of the OU's groups (the same conversion, so the
+    ldap3 loops send the same bytes as the engine: Samba's modify time grows with the value's size).
+    Computed before any timing: the loops do no conversion work."""
+    base = ou.split(",", 1)[1]
+    return [encode_eleven(eleven_definition(bench_definition(i, base))) for i in range(count)]
+
+
+def same_bytes_written(bench: GroupsBench, count: int) -> None:
+    """Refuses the figures unless the engine wrote to its OU's groups exactly what the loop wrote to the
+    other OU's: the ratio compares the same work."""
+    for ou in bench.ous:
+        values = eleven_values(count, ou)
+        for i in (0, count // 2, count - 1):
+            dn = f"CN=G{i:06d},{ou}"
+            bench.conn.search(dn, "(objectClass=group)", ldap3.BASE, attributes=["extensionData"])
+            written = bench.conn.response[0]["raw_attributes"]["extensionData"]
+            if written != [values[i]]:
+                raise SystemExit(f"{dn} holds {[len(v) for v in written]} bytes of extensionData, not the "
+                                 f"{len(values[i])} the engine writes: the loop and the engine differ")
+
+
 def make_groups(conn: ldap3.Connection, ou: str, count: int, tag: str) -> None:
     if not conn.add(ou, ["top", "organizationalUnit"]):
         raise SystemExit(f"cannot create {ou}: {conn.result}")
     base = ou.split(",", 1)[1]
-    staff = f"OU=Staff,{base}"
     for i in range(count):
-        defn = GroupDefinition(GroupType.SMART_GROUP, ["user"], f'(department Equals "D{i % 50}")', staff,
-                               expiry_days=[None, 30, 90][i % 3], last_update="2024-05-01T02:00:00Z", version="10.0")
         if not conn.add(f"CN=G{i:06d},{ou}", ["top", "group"],
-                        {"sAMAccountName": f"b{tag[-7:]}{i:06d}", **encode(defn)}):
+                        {"sAMAccountName": f"b{tag[-7:]}{i:06d}", **encode(bench_definition(i, base))}):
             raise SystemExit(f"cannot create group {i}: {conn.result}")
 
 
@@ -175,9 +205,9 @@ def run_engine(answer_file: Path, ou: str) -> tuple[float, int, float]:
     return seconds, result.upgraded, rss.growth_mib
 
 
-def run_loop(env: dict[str, str], ou: str, version: str) -> tuple[float, int]:
-    """The same reads and modifies with nothing around them."""
-    new_data = encode_eleven({"IMSGManagedGroupType": "2", "IMSGCriteria": "(department Equals \"D0\")"})
+def run_loop(env: dict[str, str], ou: str, version: str, count: int) -> tuple[float, int]:
+    """The same reads and modifies (the same bytes) with nothing around them."""
+    values = eleven_values(count, ou)
     started = time.perf_counter()
     conn = connect(env)
     done = 0
@@ -187,7 +217,8 @@ def run_loop(env: dict[str, str], ou: str, version: str) -> tuple[float, int]:
             continue
         raw = entry["raw_attributes"]
         changes = {
-            "extensionData": [(ldap3.MODIFY_DELETE, list(raw["extensionData"])), (ldap3.MODIFY_ADD, [new_data])],
+            "extensionData": [(ldap3.MODIFY_DELETE, list(raw["extensionData"])),
+                              (ldap3.MODIFY_ADD, [values[group_index(entry["dn"])]])],
             "extensionAttribute15": [(ldap3.MODIFY_DELETE, list(raw["extensionAttribute15"])),
                                      (ldap3.MODIFY_ADD, [version.encode()])],
         }
@@ -205,10 +236,11 @@ def main() -> int:
     args = parser.parse_args()
     count = 500 if args.quick else args.groups
     with two_ous_of_groups(count, "groups") as bench:
-        loop_s, looped = run_loop(bench.env, bench.ous[1], bench.version)
+        loop_s, looped = run_loop(bench.env, bench.ous[1], bench.version, count)
         engine_s, upgraded, growth = run_engine(bench.answer_file, bench.ous[0])
         if upgraded != count or looped != count:
             raise SystemExit(f"expected {count} groups each, engine {upgraded}, loop {looped}")
+        same_bytes_written(bench, count)
         engine_rate, loop_rate = upgraded / engine_s, looped / loop_s
         print(f"engine: {upgraded} groups in {engine_s:.2f} s = {engine_rate:,.0f} groups/s")
         print(f"ldap3: {looped} groups in {loop_s:.2f} s = {loop_rate:,.0f} groups/s")

@@ -38,8 +38,14 @@ sys.path.insert(0, str(REPO))
 
 import ldap3  # noqa: E402
 
-from bench.groups import ATTRIBUTES, connect, two_ous_of_groups  # noqa: E402
-from groupid_upgrade.groups.conversion import encode_eleven  # noqa: E402
+from bench.groups import (  # noqa: E402
+    ATTRIBUTES,
+    connect,
+    eleven_values,
+    group_index,
+    same_bytes_written,
+    two_ous_of_groups,
+)
 
 TARGET = 0.8  # issue #19: single-group requests on one engine >= 0.8 of the plain ldap3 loop
 
@@ -94,10 +100,10 @@ class LoopSession:
     """The same read (by DN) and modify per group on one connection, nothing else; its bind is timed in the
     first round, as the engine's first request binds."""
 
-    def __init__(self, env: dict[str, str], version: str) -> None:
+    def __init__(self, env: dict[str, str], version: str, ou: str, count: int) -> None:
         self.env = env
         self.version = version.encode()
-        self.new_data = encode_eleven({"IMSGManagedGroupType": "2", "IMSGCriteria": "(department Equals \"D0\")"})
+        self.values = eleven_values(count, ou)  # the bytes the engine writes, converted before any timing
         self.conn: ldap3.Connection | None = None
 
     def upgrade(self, dns: list[str]) -> float:
@@ -110,7 +116,7 @@ class LoopSession:
             raw = conn.response[0]["raw_attributes"]
             changes = {
                 "extensionData": [(ldap3.MODIFY_DELETE, list(raw["extensionData"])),
-                                  (ldap3.MODIFY_ADD, [self.new_data])],
+                                  (ldap3.MODIFY_ADD, [self.values[group_index(dn)]])],
                 "extensionAttribute15": [(ldap3.MODIFY_DELETE, list(raw["extensionAttribute15"])),
                                          (ldap3.MODIFY_ADD, [self.version])],
             }
@@ -137,7 +143,7 @@ def main() -> int:
         engine_dns, loop_dns = group_dns(bench.conn, bench.ous[0]), group_dns(bench.conn, bench.ous[1])
         if len(engine_dns) != count or len(loop_dns) != count:
             raise SystemExit(f"expected {count} groups in each OU")
-        engine, loop = EngineSession(bench.answer_file, bench.work), LoopSession(bench.env, bench.version)
+        engine, loop = EngineSession(bench.answer_file, bench.work), LoopSession(bench.env, bench.version, bench.ous[1], count)
         engine_times: list[float] = []
         loop_times: list[float] = []
         try:
@@ -148,6 +154,7 @@ def main() -> int:
         finally:
             engine.close()
             loop.close()
+        same_bytes_written(bench, count)
         engine_s, loop_s = sum(engine_times), sum(loop_times)
         engine_rate, loop_rate = count / engine_s, count / loop_s
         ratio = engine_rate / loop_rate
