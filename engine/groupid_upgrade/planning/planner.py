@@ -631,7 +631,7 @@ class Planner:
         if placement is not None and placement.skipped and placement.rule == "R3":
             for rep in self.snap.reports:
                 self.item("Reports", "skip", "Report", str(rep.id), rep.name,
-                          f"the reports of {placement.reason}", rule="R3")
+                          f"the reports server's domain {placement.reason}", rule="R3")
             return
         if placement is not None and placement.store_id is not None:
             if placement.store_id in self.ad_target_stores:
