@@ -71,6 +71,7 @@ LAYERS: dict[str, str] = {
     "history.pipeline": EXECUTORS,
     "target": FOUNDATION,
     "target.writer": EXECUTORS,
+    "target.kept": EXECUTORS,  # the target serve keeps open between group requests
     "target.schema": EXECUTORS,  # the tables the target writer writes
     "upgrade.facts": EXECUTORS,  # directory and token look-ups the planner's rules depend on
     "upgrade.inventory": EXECUTORS,

@@ -39,17 +39,20 @@ class MethodSpec:
     can act on.
     """
 
-    __slots__ = ("handler", "name", "params", "result", "summary", "supports_what_if")
+    __slots__ = ("handler", "keeps_target", "name", "params", "result", "summary", "supports_what_if")
 
     def __init__(self, name: str, params: type[BaseModel], result: type[BaseModel] | None,
                  handler: Callable[[Any, Reporter], Any],
-                 summary: str, supports_what_if: bool = False) -> None:
+                 summary: str, supports_what_if: bool = False, keeps_target: bool = False) -> None:
         self.name = name
         self.params = params  # a groupid_upgrade.model.base.Params subclass
         self.result = result
         self.handler = handler
         self.summary = summary
         self.supports_what_if = supports_what_if
+        # serve keeps the target open after this method's requests (target/kept.py); any other method's
+        # request closes what was kept first
+        self.keeps_target = keeps_target
 
 
 _loaded: dict[str, MethodSpec] = {}

@@ -20,10 +20,11 @@ from ..reporting import Reporter
 from ..safety.paths import source_guard
 from ..settings_params import SettingsParams, load_settings
 from ..storage.connections import index_prefix, search_client
+from ..target.kept import KEPT, OpenTarget
 from ..target.lock import exclusive, target_lock
 from ..target.writer import TargetInstallation
 from . import selection as sel
-from .pipeline import GroupPipeline, Summary, history_of_groups
+from .pipeline import GroupPipeline, StoreInfo, Summary, history_of_groups
 from .stores import check_prerequisite, directories_for, target_stores
 
 RequestStatus = Literal["Succeeded", "PartiallySucceeded", "Failed"]
@@ -104,27 +105,43 @@ def upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, reporter: Re
 
 def _upgrade_groups(answers: AnswerFile, params: GroupUpgradeParams, selection: sel.Selection, reporter: Reporter,
                     run_id: str) -> GroupUpgradeResult:
-    target = _open_target(answers, selection.what_if)
+    opened = _open_target(answers, selection.what_if)
+    healthy = False
     try:
-        return _upgrade_in_target(answers, params, selection, reporter, run_id, target)
+        result = _upgrade_in_target(answers, params, selection, reporter, run_id, opened)
+        healthy = True
+        return result
     finally:
-        target.close()
+        KEPT.release(opened, healthy=healthy)
 
 
-def _open_target(answers: AnswerFile, what_if: bool) -> TargetInstallation:
-    """The target, opened once for the request. A SQLite target that does not exist yet is not created (the
-    prerequisite fails on it); else the write guard holds before the file is opened for writing, and no
-    table is created before the prerequisite was read (``create_schema=False``)."""
+def _open_target(answers: AnswerFile, what_if: bool) -> OpenTarget:
+    """The target, opened once for the request (or kept from the last one by ``serve``: target/kept.py). A
+    SQLite target that does not exist yet is not created (the prerequisite fails on it); else the write
+    guard holds before the file is opened for writing, and no table is created before the prerequisite
+    was read (``create_schema=False``)."""
     settings = answers.target
     if settings.database.kind == "sqlite" and not Path(settings.database.path).exists():
-        return TargetInstallation(settings, read_only=True)
-    return TargetInstallation(settings, read_only=what_if, guard=source_guard(answers), create_schema=False)
+        return OpenTarget(TargetInstallation(settings, read_only=True))
+    return KEPT.open(settings, read_only=what_if, guard=source_guard(answers), create_schema=False)
+
+
+def _checked_stores(opened: OpenTarget) -> list[StoreInfo]:
+    """The target's stores, the R13 prerequisite held and the schema in place; read again unless the target
+    was kept and nobody else wrote it since this engine's last request."""
+    stores: list[StoreInfo] | None = opened.derived.get("stores") if opened.unchanged else None
+    if stores is None:
+        stores = target_stores(opened.target)
+        check_prerequisite(opened.target, stores)
+        opened.derived["stores"] = stores
+        opened.derived.pop("schema", None)
+    return stores
 
 
 def _upgrade_in_target(answers: AnswerFile, params: GroupUpgradeParams, selection: sel.Selection,
-                       reporter: Reporter, run_id: str, target: TargetInstallation) -> GroupUpgradeResult:
-    all_stores = target_stores(target)
-    check_prerequisite(target, all_stores)
+                       reporter: Reporter, run_id: str, opened: OpenTarget) -> GroupUpgradeResult:
+    target = opened.target
+    all_stores = _checked_stores(opened)
     stores = all_stores
     if params.identity_store_id is not None:
         stores = [s for s in all_stores if s.id == params.identity_store_id]
@@ -144,7 +161,9 @@ def _upgrade_in_target(answers: AnswerFile, params: GroupUpgradeParams, selectio
             raise EngineError("DirectoryNotConfigured", f"searchContainer {dn} is in {sel.dn_domain(dn)}, which is no "
                               "directory of the selected identity store(s) in the answer file.", target=dn,
                               recommended_action="Add that domain under directories, or give its identityStoreId.")
-    target.ensure_schema()
+    if "schema" not in opened.derived:
+        target.ensure_schema()
+        opened.derived["schema"] = True
     es = answers.target.elasticsearch
     search = search_client(es) if es is not None and not selection.what_if else None
     prefix = index_prefix(es)
@@ -178,6 +197,7 @@ GROUP_METHOD = MethodSpec(
     params=GroupUpgradeParams,
     result=GroupUpgradeResult,
     handler=group_upgrade_handler,
+    keeps_target=True,
     summary="Upgrade chosen groups (Update-GroupIDGroup / Upgrade-Group); one $/record per group.",
     supports_what_if=True,
 )

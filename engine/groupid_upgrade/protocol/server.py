@@ -222,6 +222,16 @@ class ServerReporter(Reporter):
 _LOG_LEVELS = {"verbose": 10, "information": 20, "warning": 30}
 
 
+def _close_kept_connections() -> None:
+    """The directory binds and the target kept between requests, closed (those modules, if ever imported)."""
+    pool = sys.modules.get("groupid_upgrade.storage.directory_pool")
+    if pool is not None:
+        pool.POOL.close_all()
+    kept = sys.modules.get("groupid_upgrade.target.kept")
+    if kept is not None:
+        kept.KEPT.close_all()
+
+
 def _engine_log(level: int, message: str, *, exc: BaseException | None = None) -> None:
     # logs (and with it logging) is imported on first use: not on the path of engine.hello.
     try:
@@ -319,9 +329,7 @@ class _Server:
             self._cancel_everything()
             self._close()
             worker.join()
-        pool = sys.modules.get("groupid_upgrade.storage.directory_pool")
-        if pool is not None:
-            pool.POOL.close_all()
+        _close_kept_connections()
         _engine_log(20, f"engine stopped: {reason}")
         return exit_code
 
@@ -541,9 +549,13 @@ class _Server:
         reporter.check_cancelled()
         from ..settings_cache import SETTINGS  # here, not at start-up: engine.hello stays light
         from ..storage.directory_pool import POOL
+        from ..target.kept import KEPT
 
         POOL.enable()  # this process lives on: keep directory binds for the next request
         SETTINGS.enable()  # and the answer files loaded, while they do not change
+        KEPT.enable()  # and the target between group requests
+        if not spec.keeps_target:
+            KEPT.close_all()
         result = spec.handler(validated, reporter)
         return _jsonable(result)
 
@@ -570,9 +582,7 @@ class _Server:
                 return
         # Nothing runs or waits, so nothing can be cut in half; the reading thread blocks on stdin
         # and cannot be woken portably, so the process ends here.
-        pool = sys.modules.get("groupid_upgrade.storage.directory_pool")
-        if pool is not None:
-            pool.POOL.close_all()
+        _close_kept_connections()
         _engine_log(20, f"engine stopped: idle for {self._idle_timeout:g} s")
         with suppress(Exception):
             sys.stderr.flush()

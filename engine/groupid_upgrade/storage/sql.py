@@ -286,6 +286,12 @@ class Database:
                               (value,))
         return {row[0]: int(row[1]) for row in cursor}
 
+    def data_version(self) -> int | None:
+        """SQLite's count of commits by other connections (None for SQL Server)."""
+        if self.dialect != "sqlite":
+            return None
+        return int(self.scalar(SQLITE_ONLY["data_version"]))
+
     def close(self) -> None:
         # Closing must never mask the error that led here.
         with contextlib.suppress(Exception):
@@ -569,6 +575,8 @@ SQLITE_ONLY: dict[str, str] = {
     "integrity_check": "PRAGMA integrity_check",
     # A database handed over as one file (a backup's copy, the sample): no WAL beside it, so it opens read-only.
     "journal_mode_delete": "PRAGMA journal_mode=DELETE",
+    # Changes exactly when another connection committed to the file (target.kept: a kept target noticing).
+    "data_version": "PRAGMA data_version",
 }
 
 
