@@ -21,9 +21,11 @@ import pytest
 import helpers
 from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.api import MethodSpec
+from groupid_upgrade.errors import EngineError
 from groupid_upgrade.model.base import Params
 from groupid_upgrade.model.settings import TargetSettings
 from groupid_upgrade.reporting import Reporter
+from groupid_upgrade.safety.paths import WriteGuard
 from groupid_upgrade.target.kept import KEPT, KeptTargets, OpenTarget
 from groupid_upgrade.target.writer import TargetInstallation
 from test_protocol import serve_bytes
@@ -175,3 +177,25 @@ def test_serve_closes_the_kept_target_before_another_methods_request(target: Tar
     finally:
         KEPT.close_all()
         KEPT.enabled = False
+
+
+def test_the_write_guard_is_checked_on_every_open_and_a_kept_target_opens_nothing(kept: KeptTargets,
+                                                                                 target: TargetSettings) -> None:
+    built: list[WriteGuard] = []
+
+    def guard() -> WriteGuard:
+        built.append(WriteGuard())
+        return built[-1]
+
+    def refusing() -> WriteGuard:
+        refuse = WriteGuard()
+        refuse.protect(Path(target.database.path), "the source database (a test)")  # type: ignore[union-attr]
+        return refuse
+
+    first = kept.open(target, read_only=False, guard=guard, create_schema=False)
+    kept.release(first, healthy=True)
+    assert kept.open(target, read_only=False, guard=refusing, create_schema=False) is first and len(built) == 1
+    kept.release(first, healthy=False)
+    with pytest.raises(EngineError) as refused:
+        kept.open(target, read_only=False, guard=refusing, create_schema=False)
+    assert "source database" in str(refused.value)

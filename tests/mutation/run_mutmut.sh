@@ -17,7 +17,7 @@ only=("$@")
   echo '[tool.mutmut]'
   echo 'source_paths = ["groupid_upgrade"]'
   printf 'only_mutate = [%s]\n' "$(printf '"%s",' "${only[@]}" | sed 's/,$//')"
-  printf 'pytest_add_cli_args_test_selection = [%s]\n' "${MUTATION_TESTS:-"\"tests/test_plan_rules_regressions.py\", \"tests/test_generated_installations.py\", \"tests/test_plan_rules.py\""}"
+  printf 'pytest_add_cli_args_test_selection = [%s]\n' "${MUTATION_TESTS:-"\"tests/test_plan_rules_regressions.py\", \"tests/test_generated_installations.py\", \"tests/test_plan_rules.py\", \"tests/test_plan_golden.py\""}"
   echo 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-x", "-k", "not one_run"]'
 } > "$scratch/pyproject.toml"
 cd "$scratch"

@@ -123,7 +123,7 @@ def _open_target(answers: AnswerFile, what_if: bool) -> OpenTarget:
     settings = answers.target
     if settings.database.kind == "sqlite" and not Path(settings.database.path).exists():
         return OpenTarget(TargetInstallation(settings, read_only=True))
-    return KEPT.open(settings, read_only=what_if, guard=source_guard(answers), create_schema=False)
+    return KEPT.open(settings, read_only=what_if, guard=lambda: source_guard(answers), create_schema=False)
 
 
 def _checked_stores(opened: OpenTarget) -> list[StoreInfo]:

@@ -31,13 +31,14 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..model.settings import SqliteDatabase, TargetSettings
 from ..safety.paths import WriteGuard
-from .writer import TargetInstallation, write_paths
+from .writer import TargetInstallation
 
 KEEP_SECONDS = 5.0
 
@@ -86,13 +87,16 @@ class KeptTargets:
     def enable(self) -> None:
         self.enabled = True
 
-    def open(self, settings: TargetSettings, *, read_only: bool, guard: WriteGuard | None,
+    def open(self, settings: TargetSettings, *, read_only: bool, guard: Callable[[], WriteGuard] | None,
              create_schema: bool) -> OpenTarget:
         """The target for a request (the caller holds its run lock): the kept one when it is the same
-        file, else a new ``TargetInstallation`` (its write guard checked in both cases)."""
+        file, else a new ``TargetInstallation``, opened through the write guard ``guard()`` builds. A kept
+        one is not checked again: the guard checks paths before they are opened for writing, and a kept
+        target opens nothing (its database and WAL files are open already; a group request writes no
+        other file of the target)."""
         database = settings.database
         if not (self.enabled and not read_only and isinstance(database, SqliteDatabase)):
-            return OpenTarget(TargetInstallation(settings, read_only=read_only, guard=guard,
+            return OpenTarget(TargetInstallation(settings, read_only=read_only, guard=guard() if guard else None,
                                                  create_schema=create_schema))
         key, path = _key(settings), Path(database.path)
         with self._lock:
@@ -101,8 +105,6 @@ class KeptTargets:
             identity = _identity(path)
             fresh = time.monotonic() - kept.since < self.keep_seconds
             if fresh and identity is not None and identity == kept.opened.identity:
-                if guard is not None:  # the one gate for paths holds on every request
-                    guard.check_all(write_paths(settings))
                 opened = kept.opened
                 opened.unchanged = kept.data_version is not None and _data_version(opened) == kept.data_version
                 if not opened.unchanged:
@@ -110,7 +112,8 @@ class KeptTargets:
                 self.reused += 1
                 return opened
             kept.opened.target.close()
-        target = TargetInstallation(settings, read_only=False, guard=guard, create_schema=create_schema)
+        target = TargetInstallation(settings, read_only=False, guard=guard() if guard else None,
+                                    create_schema=create_schema)
         return OpenTarget(target, key=key, identity=_identity(path))
 
     def release(self, opened: OpenTarget, *, healthy: bool) -> None:
