@@ -163,6 +163,33 @@ ESTATES: dict[str, Callable[[], Estate]] = {
     "no-stores-unanswered": lambda: no_stores(answers=AnswerPolicy(mode="none")),
 }
 
+# Answers an admin may get wrong, one of each way per question kind (AnswerInvalid, with what is expected)
+_JOB_2 = "job:6f1c0002-0000-4000-8000-000000000002:o365Credentials"
+_JOB_9 = "job:6f1c0009-0000-4000-8000-000000000009:o365Credentials"
+WRONG_ANSWERS: dict[str, tuple[Callable[[], Estate], dict[str, Any]]] = {
+    "dense-wrong-answers": (dense, {
+        "schedule:2:store": 99, "schedule:3:store": "the corp store", "schedule:5:store": [1],
+        "forest:example.org:serviceAccount": "EXAMPLE\\svc",
+        "entra:3:credentials": {"clientSecret": 5},
+        "o365:3:credentials": {},
+        _JOB_2: {"clientSecret": "s", "pfxFile": "missing.pfx", "pfxPassword": "p"},
+        _JOB_9: "not an object",
+        "job:6f1c0024-0000-4000-8000-000000000024:o365Credentials": None,
+        "schedule:77:store": 1,
+    }),
+    "dense-wrong-service-account": (dense, {
+        "forest:example.org:serviceAccount": {"userName": "EXAMPLE\\svc"},
+        "schedule:2:store": "3",
+    }),
+    "no-stores-wrong-reports-type": (no_stores, {"reports:store": {"type": "GenericLdap", "domain": "xcorp.com"}}),
+    "no-stores-wrong-reports-domain": (no_stores, {"reports:store": {"domain": "other.org", "name": "Elsewhere",
+                                                                       "serviceAccount": {"userName": "OTHER\\gmsa$"}}}),
+    "no-stores-wrong-reports-id": (no_stores, {"reports:store": "7"}),
+    "no-stores-wrong-reports-shape": (no_stores, {"reports:store": {"domain": 5, "serviceAccount": "x"}}),
+    "no-stores-reports-forest-root": (no_stores, {"reports:store": {"domain": "XCORP.COM.", "name": "Reports",
+                                                                      "serviceAccount": {"userName": "X\\gmsa$"}}}),
+}
+
 SAMPLES: dict[str, dict[str, Any]] = {
     "sample-10": {},
     "sample-9": {"version": "9.0"},
@@ -216,14 +243,15 @@ def _folder() -> Iterator[Path]:
         yield Path(tmp).resolve()
 
 
-def plan_of_estate(estate: Estate) -> str:
+def plan_of_estate(estate: Estate, given: dict[str, Any] | None = None) -> str:
+    """The document of the estate's plan, answered as its policy says (or with the ``given`` answers)."""
     pfx_folder = str(Path(pfx_file()).parent)
     with _folder() as root:
         written = write_estate(estate, root / "estate")
         env = default_folder_environment(written) if estate.default_folders else {}
         with environment(env):
             blueprint = plan_estate(written, {}, estate.ldap_roots)[1]
-            answers = answers_for(estate, blueprint)
+            answers = answers_for(estate, blueprint) if given is None else given
             result: Blueprint | EngineError
             try:
                 result = plan_estate(written, answers, estate.ldap_roots)[1] if answers else blueprint
@@ -259,6 +287,12 @@ def compare(name: str, document: str, *, update: bool = UPDATE) -> None:
 @pytest.mark.parametrize("name", sorted(ESTATES))
 def test_the_plan_of_a_generated_format_installation_is_its_reviewed_copy(name: str) -> None:
     compare(name, plan_of_estate(ESTATES[name]()))
+
+
+@pytest.mark.parametrize("name", sorted(WRONG_ANSWERS))
+def test_the_plan_with_wrong_answers_is_its_reviewed_copy(name: str) -> None:
+    estate, answers = WRONG_ANSWERS[name]
+    compare(name, plan_of_estate(estate(), answers))
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

@@ -170,6 +170,10 @@ class Planner:
 
         try:
             if kind == "storeId":
+                if not (isinstance(raw, int) and not isinstance(raw, bool)) and not (
+                        isinstance(raw, str) and raw.strip().isdigit()):
+                    return invalid(f"expected the id (a number) of one of the stores "
+                                   f"{sorted(c['storeId'] for c in choices or [])}")
                 store_id = int(raw)
                 if choices is not None and store_id not in {c["storeId"] for c in choices}:
                     return invalid(f"store {store_id} is not one of the choices "
@@ -205,7 +209,8 @@ class Planner:
         except (ValueError, TypeError) as exc:
             msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             if isinstance(exc, ValidationError):
-                msg = "; ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
+                msg = "; ".join((".".join(map(str, e["loc"])) + ": " if e["loc"] else "") + e["msg"]
+                                for e in exc.errors())
             return invalid(msg)
         return invalid(f"unknown answer kind {kind}")
 
