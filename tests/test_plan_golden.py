@@ -33,7 +33,7 @@ from pydantic import BaseModel, SecretStr
 
 from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.errors import EngineError
-from groupid_upgrade.planning.planner import Blueprint
+from groupid_upgrade.planning.planner import Blueprint, Facts, SourceSnapshot
 from groupid_upgrade.reporting import CollectingReporter
 from groupid_upgrade.sample.generator import SampleSpec, generate_sample
 from groupid_upgrade.upgrade.blueprint import compute_blueprint
@@ -190,6 +190,45 @@ WRONG_ANSWERS: dict[str, tuple[Callable[[], Estate], dict[str, Any]]] = {
                                                                       "serviceAccount": {"userName": "X\\gmsa$"}}}),
 }
 
+# What the format writer cannot write, or servers would tell: planned from an edited snapshot or with facts
+def _smart_groups(snap: SourceSnapshot) -> SourceSnapshot:
+    """Managed groups' data sources (one identity whatever the case, order and password; a value holding a
+    semicolon; no provider) and scripts, one with a hard-coded path."""
+    return dataclasses.replace(
+        snap,
+        smart_group_data_sources=["Provider=SqlServer;Server=sql01;Database=HR;Password=first",
+                                  "server=sql01;PROVIDER=SqlServer;database=HR;PWD=second",
+                                  "Provider=Odbc;Dsn=Staff;Filter=\"a;b\"", "Server=plain01;Database=X"],
+        smart_group_scripts=[("Sales", 'Dim p = "C:\\Scripts\\sales.vbs"'), ("HR", 'Return Source("Dept")')])
+
+
+def _orphans(snap: SourceSnapshot) -> SourceSnapshot:
+    """An approver and a schedule of an identity store the source no longer has (R16)."""
+    approver = snap.approvers[0].model_copy(update={"id": 900, "store_id": 99})
+    schedule = snap.schedules[-1].model_copy(update={"id": 900, "name": "Orphan", "store_id": 99})
+    return dataclasses.replace(snap, approvers=[*snap.approvers, approver], schedules=[*snap.schedules, schedule])
+
+
+_PROBLEM = EngineError("TokenRequestRefused", "Entra ID refused the client secret of app 1 (AADSTS7000215).",
+                       target="entra:3:credentials", recommended_action="Give the secret's value, not its id.")
+EDITED: dict[str, tuple[Callable[[], Estate], dict[str, Any]]] = {
+    "dense-smart-groups": (lambda: dense(answers=AnswerPolicy(mode="all")), {"edit": _smart_groups}),
+    "dense-orphans": (lambda: dense(answers=AnswerPolicy(mode="all")), {"edit": _orphans}),
+    "dense-credential-refused": (lambda: dense(answers=AnswerPolicy(mode="all")), {
+        "facts": Facts(credential_problems={"entra:3:credentials": _PROBLEM},
+                       credential_thumbprints={"o365:3:credentials": "0A1B2C3D4E5F60718293A4B5C6D7E8F901234567"})}),
+    # each module with what it needs (planning/modules.py), as an admin running them one at a time names them
+    **{f"dense-modules-{'-'.join(m.lower() for m in modules)}": (lambda: dense(answers=AnswerPolicy(mode="all")),
+                                                               {"modules": list(modules)})
+       for modules in (("Configuration",), ("Configuration", "Synchronize"),
+                       ("Configuration", "Synchronize", "Schedules"), ("Configuration", "Reports"),
+                       ("Configuration", "History"))},
+    "dense-before-sr1": (lambda: dense(product_version="10.0.2100.0", answers=AnswerPolicy(mode="all")), {}),
+    "no-server-domain": (lambda: no_stores(server_domain=None, answers=AnswerPolicy(mode="none")), {}),
+    "reports-only": (lambda: Estate(stores=[], jobs=[_job(1, Side("Text"), Side("Excel"))], reports=["Report 0"],
+                                    server_domain="corp.com", answers=AnswerPolicy(mode="all")), {}),
+}
+
 SAMPLES: dict[str, dict[str, Any]] = {
     "sample-10": {},
     "sample-9": {"version": "9.0"},
@@ -243,18 +282,19 @@ def _folder() -> Iterator[Path]:
         yield Path(tmp).resolve()
 
 
-def plan_of_estate(estate: Estate, given: dict[str, Any] | None = None) -> str:
-    """The document of the estate's plan, answered as its policy says (or with the ``given`` answers)."""
+def plan_of_estate(estate: Estate, given: dict[str, Any] | None = None, **planning: Any) -> str:
+    """The document of the estate's plan, answered as its policy says (or with the ``given`` answers);
+    ``planning``: plan_estate's facts, modules, edit."""
     pfx_folder = str(Path(pfx_file()).parent)
     with _folder() as root:
         written = write_estate(estate, root / "estate")
         env = default_folder_environment(written) if estate.default_folders else {}
         with environment(env):
-            blueprint = plan_estate(written, {}, estate.ldap_roots)[1]
+            blueprint = plan_estate(written, {}, estate.ldap_roots, **planning)[1]
             answers = answers_for(estate, blueprint) if given is None else given
             result: Blueprint | EngineError
             try:
-                result = plan_estate(written, answers, estate.ldap_roots)[1] if answers else blueprint
+                result = plan_estate(written, answers, estate.ldap_roots, **planning)[1] if answers else blueprint
             except EngineError as refused:
                 result = refused
         return blueprint_document(result, (str(root), pfx_folder))
@@ -293,6 +333,12 @@ def test_the_plan_of_a_generated_format_installation_is_its_reviewed_copy(name: 
 def test_the_plan_with_wrong_answers_is_its_reviewed_copy(name: str) -> None:
     estate, answers = WRONG_ANSWERS[name]
     compare(name, plan_of_estate(estate(), answers))
+
+
+@pytest.mark.parametrize("name", sorted(EDITED))
+def test_the_plan_of_an_edited_source_or_with_facts_is_its_reviewed_copy(name: str) -> None:
+    estate, planning = EDITED[name]
+    compare(name, plan_of_estate(estate(), **planning))
 
 
 @pytest.mark.parametrize("name", sorted(SAMPLES))

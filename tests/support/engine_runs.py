@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from groupid_upgrade.answerfile import load_answer_file
 from groupid_upgrade.model.settings import MODULES as RUNNABLE_MODULES
 from groupid_upgrade.model.settings import AnswerFile
 from groupid_upgrade.planning.modules import resolve_modules
-from groupid_upgrade.planning.planner import Blueprint, Facts, build_plan
+from groupid_upgrade.planning.planner import Blueprint, Facts, SourceSnapshot, build_plan
 from groupid_upgrade.planning.versions import check_upgrade_path
 from groupid_upgrade.source.installation import SourceInstallation
 from groupid_upgrade.upgrade.inventory import take_inventory
@@ -50,18 +50,24 @@ def environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def plan_estate(written: WrittenEstate, answers: dict[str, Any], ldap_roots: dict[str, str]
-                ) -> tuple[AnswerFile, Blueprint]:
-    """The answer file with ``answers``, and its blueprint computed with rootDSE ``ldap_roots``."""
-    settings_ = load_answer_file(written.answer_file, inline=None, overrides={"answers": answers})
+def plan_estate(written: WrittenEstate, answers: dict[str, Any], ldap_roots: dict[str, str], *,
+                facts: Facts | None = None, modules: list[str] | None = None,
+                edit: Callable[[SourceSnapshot], SourceSnapshot] | None = None) -> tuple[AnswerFile, Blueprint]:
+    """The answer file with ``answers``, and its blueprint computed with rootDSE ``ldap_roots`` (or the
+    whole ``facts``), for ``modules`` (default: the answer file's), from the source's snapshot as
+    ``edit`` changes it (what the format writer cannot write: managed groups' scripts, say)."""
+    overrides: dict[str, Any] = {"answers": answers, **({"modules": modules} if modules is not None else {})}
+    settings_ = load_answer_file(written.answer_file, inline=None, overrides=overrides)
     source_version, target_version = check_upgrade_path(settings_.source.version, settings_.target.version)
-    modules = resolve_modules(settings_.modules, available=RUNNABLE_MODULES)
+    resolved = resolve_modules(settings_.modules, available=RUNNABLE_MODULES)
     with SourceInstallation(settings_.source) as source:
         sync = source.synchronize()
         inventory = take_inventory(source, sync)
         snapshot = take_snapshot(source, sync)
-    blueprint = build_plan(snapshot, settings_, Facts(ldap_roots=dict(ldap_roots)), modules, source_version,
-                           target_version, inventory)
+    if edit is not None:
+        snapshot = edit(snapshot)
+    blueprint = build_plan(snapshot, settings_, facts or Facts(ldap_roots=dict(ldap_roots)), resolved,
+                           source_version, target_version, inventory)
     return settings_, blueprint
 
 
