@@ -186,6 +186,11 @@ WRONG_ANSWERS: dict[str, tuple[Callable[[], Estate], dict[str, Any]]] = {
                                                                        "serviceAccount": {"userName": "OTHER\\gmsa$"}}}),
     "no-stores-wrong-reports-id": (no_stores, {"reports:store": "7"}),
     "no-stores-wrong-reports-shape": (no_stores, {"reports:store": {"domain": 5, "serviceAccount": "x"}}),
+    "no-server-domain-reports-id": (lambda: no_stores(server_domain=None), {"reports:store": 7}),
+    "no-stores-wrong-reports-empty-domain": (no_stores, {"reports:store": {
+        "domain": "", "serviceAccount": {"userName": "X\\gmsa$"}}}),
+    "no-stores-wrong-reports-account": (no_stores, {"reports:store": {
+        "domain": "xcorp.com", "serviceAccount": {"userName": 5}}}),
     "no-stores-reports-forest-root": (no_stores, {"reports:store": {"domain": "XCORP.COM.", "name": "Reports",
                                                                       "serviceAccount": {"userName": "X\\gmsa$"}}}),
 }
@@ -209,10 +214,16 @@ def _orphans(snap: SourceSnapshot) -> SourceSnapshot:
     return dataclasses.replace(snap, approvers=[*snap.approvers, approver], schedules=[*snap.schedules, schedule])
 
 
+def _no_settings(snap: SourceSnapshot) -> SourceSnapshot:
+    """A source whose settings table names no log level (the reset says "(unset)")."""
+    return dataclasses.replace(snap, settings={})
+
+
 _PROBLEM = EngineError("TokenRequestRefused", "Entra ID refused the client secret of app 1 (AADSTS7000215).",
                        target="entra:3:credentials", recommended_action="Give the secret's value, not its id.")
 EDITED: dict[str, tuple[Callable[[], Estate], dict[str, Any]]] = {
     "dense-smart-groups": (lambda: dense(answers=AnswerPolicy(mode="all")), {"edit": _smart_groups}),
+    "dense-no-settings": (lambda: dense(answers=AnswerPolicy(mode="all")), {"edit": _no_settings}),
     "dense-orphans": (lambda: dense(answers=AnswerPolicy(mode="all")), {"edit": _orphans}),
     "dense-credential-refused": (lambda: dense(answers=AnswerPolicy(mode="all")), {
         "facts": Facts(credential_problems={"entra:3:credentials": _PROBLEM},

@@ -202,6 +202,8 @@ class Planner:
                 new_store = NewStoreAnswer.model_validate(raw)
                 domain = normalize_domain(new_store.domain) or ""
                 server = self.reports_domain
+                if not domain:
+                    return invalid(f"the store needs a domain: {server or 'the server domain'} or its forest root")
                 if server and domain != server and not is_dns_parent(domain, server):
                     return invalid(f"the store would be for {domain}, but the reports are of {server} (give {server} "
                                    "or its forest root)")
