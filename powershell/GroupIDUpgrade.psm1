@@ -8,6 +8,9 @@ $script:Decisions = Import-PowerShellDataFile -Path (Join-Path -Path $PSScriptRo
 # The session's engine (EngineSession.ps1), the process ids of every engine this module started,
 # and how the last stopped request ended.
 $script:SessionEngine = $null
+$script:FoundEngine = $null  # Find-GroupIDEngine's memo
+$script:DisplayTextMethods = @{}  # Add-GroupIDDisplayText: label -> ToString method
+$script:JsonEscapeNeeded = New-Object System.Text.RegularExpressions.Regex -ArgumentList '[\x00-\x1f"\\\u2028\u2029]'
 $script:EnginesStarted = New-Object System.Collections.Generic.List[int]
 $script:LastStop = $null
 

@@ -222,18 +222,30 @@ function Add-GroupIDDisplayText {
         [string] $Label
     )
 
-    $text = New-Object System.Collections.Generic.List[string]
-    foreach ($property in $InputObject.PSObject.Properties) {
-        $value = $property.Value
-        if ($null -eq $value -or $value -is [System.Management.Automation.PSCustomObject]) { continue }
-        if ($value -is [System.Array]) {
-            if ($value.Count -eq 0 -or $value[0] -is [System.Management.Automation.PSCustomObject]) { continue }
-            $value = $value -join '; '
-        }
-        $text.Add("$($property.Name)=$value")
+    # One ToString method per label, made once and shared: it builds the sentence from the object when the
+    # host prints it. Compiling a script block per object cost more than the rest of an Upgrade-Group call.
+    $method = $script:DisplayTextMethods[$Label]
+    if ($null -eq $method) {
+        $method = New-Object System.Management.Automation.PSScriptMethod -ArgumentList 'ToString', ({
+                $text = New-Object System.Collections.Generic.List[string]
+                foreach ($property in $this.PSObject.Properties) {
+                    if ($property.MemberType -ne 'NoteProperty') { continue }
+                    $value = $property.Value
+                    if ($null -eq $value -or $value -is [System.Management.Automation.PSCustomObject]) { continue }
+                    if ($value -is [System.Array]) {
+                        if ($value.Count -eq 0 -or $value[0] -is [System.Management.Automation.PSCustomObject]) { continue }
+                        $value = $value -join '; '
+                    }
+                    $text.Add("$($property.Name)=$value")
+                }
+                "${Label}: " + ($text -join ', ')
+            }.GetNewClosure())
+        $script:DisplayTextMethods[$Label] = $method
     }
-    $line = "${Label}: " + ($text -join ', ')
-    $InputObject | Add-Member -MemberType ScriptMethod -Name 'ToString' -Value ([scriptblock]::Create("'" + $line.Replace("'", "''") + "'")) -Force
+    if ($InputObject.PSObject.Members.Match('ToString', [System.Management.Automation.PSMemberTypes]::ScriptMethod).Count -gt 0) {
+        $InputObject.PSObject.Members.Remove('ToString')
+    }
+    $InputObject.PSObject.Members.Add($method)
 }
 
 function ConvertTo-GroupIDObject {

@@ -10,10 +10,42 @@ function Find-GroupIDEngine {
       2. A python next to the module (python\python.exe, a .venv in the module folder or in its parent).
       3. groupid-upgrade on PATH (groupid-upgrade serve).
     Throws EngineNotFound naming every place it tried. The arguments are fixed words: no secret and
-    no setting ever travels on the command line.
+    no setting ever travels on the command line. What was found is kept for the session while
+    $env:GROUPID_UPGRADE_PYTHON and PATH stay the same and the file found still exists.
 
     .EXAMPLE
     Find-GroupIDEngine -Cmdlet $PSCmdlet
+    #>
+    [CmdletBinding()]
+    [OutputType([pscustomobject])]
+    param(
+        [Parameter(Mandatory)]
+        [System.Management.Automation.PSCmdlet] $Cmdlet
+    )
+
+    # Looked up once per session: Resolve-Path and Get-Command cost more than a group's whole request, and
+    # Upgrade-Group in a loop asks on every call. Looked up again when a variable it reads or PATH changed,
+    # or the file found is gone.
+    $memoKey = [string]$env:PATH
+    foreach ($way in $script:Decisions.EngineSearch) {
+        if ($way.Kind -eq 'Env') { $memoKey += [char]0 + [Environment]::GetEnvironmentVariable($way.Name) }
+    }
+    $memo = $script:FoundEngine
+    if ($null -ne $memo -and $memo.MemoKey -ceq $memoKey -and [System.IO.File]::Exists($memo.Location.FilePath)) {
+        return $memo.Location
+    }
+    $location = Find-GroupIDEngineUncached -Cmdlet $Cmdlet
+    $script:FoundEngine = @{ MemoKey = $memoKey; Location = $location }
+    $location
+}
+
+function Find-GroupIDEngineUncached {
+    <#
+    .SYNOPSIS
+    Find-GroupIDEngine's search itself, every place in order (no memo).
+
+    .EXAMPLE
+    Find-GroupIDEngineUncached -Cmdlet $PSCmdlet
     #>
     [CmdletBinding()]
     [OutputType([pscustomobject])]

@@ -281,6 +281,12 @@ function Add-GroupIDJsonString {
     )
 
     [void]$Builder.Append('"')
+    # Most strings (names, DNs, paths without backslashes) need no escape: appended whole, since the loop
+    # below costs PowerShell a statement per character and a request is sent per Upgrade-Group call.
+    if (-not $script:JsonEscapeNeeded.IsMatch($Text)) {
+        [void]$Builder.Append($Text).Append('"')
+        return
+    }
     foreach ($ch in $Text.ToCharArray()) {
         $code = [int]$ch
         if ($code -eq 34) { [void]$Builder.Append('\"') }
