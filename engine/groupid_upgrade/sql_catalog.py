@@ -69,7 +69,7 @@ TSQL_ONLY_KINDS: dict[str, StatementKind] = {
     "integrity_check": "dbcc",
 }
 SQLITE_ONLY_KINDS: dict[str, StatementKind] = {
-    "list_tables": "select", "integrity_check": "pragma", "journal_mode_delete": "pragma",
+    "list_tables": "select", "integrity_check": "pragma", "journal_mode_delete": "pragma", "data_version": "pragma",
 }
 
 # Statements that name their columns (not filled in per table): the one table they are sent to.
@@ -150,7 +150,7 @@ def backup_statements(dialect: Dialect) -> Iterator[EmittedStatement]:
                     yield EmittedStatement(f"{name} {detail}".strip(), sql, TSQL_ONLY_KINDS[name], sent_by)
         return
     for name, sql in SQLITE_ONLY.items():
-        yield EmittedStatement(name, sql, SQLITE_ONLY_KINDS[name], "backup/database.py, sample/generator.py")
+        yield EmittedStatement(name, sql, SQLITE_ONLY_KINDS[name], "backup/database.py, sample/generator.py, target/kept.py")
     for _room, table in SCHEMA_TABLES:
         sqlite_name = table_ref(table.name, "sqlite")
         yield EmittedStatement(f"count table {sqlite_name}", sqlite_count_table(sqlite_name), "select",
