@@ -28,7 +28,6 @@ kept (a kept ODBC connection would need a round trip to prove it alive); the one
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -38,17 +37,15 @@ from typing import Any
 
 from ..model.settings import SqliteDatabase, TargetSettings
 from ..safety.paths import WriteGuard
+from ..safety.reading import FileStamp
 from .writer import TargetInstallation
 
 KEEP_SECONDS = 5.0
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    return stat.st_dev, stat.st_ino
+    stamp = FileStamp.of(path)
+    return None if stamp is None else (stamp.device, stamp.inode)
 
 
 def _key(settings: TargetSettings) -> str:
