@@ -148,12 +148,13 @@ class KeptTargets:
         with self._lock:
             self._timer = None
             old = [key for key, entry in self._kept.items() if now - entry.since >= self.keep_seconds]
-            expired = [self._kept.pop(key) for key in old]
+            # Closed under the lock: once nothing is counted as kept, nothing is still being closed (a
+            # connection closed by this thread while another uses it can crash the process).
+            for key in old:
+                self._kept.pop(key).opened.target.close()
             if self._kept:
                 oldest = min(entry.since for entry in self._kept.values())
                 self._arm(max(0.01, oldest + self.keep_seconds - now))
-        for entry in expired:
-            entry.opened.target.close()
 
 
 def _data_version(opened: OpenTarget) -> int | None:
