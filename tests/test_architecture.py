@@ -143,6 +143,7 @@ LAYERS: dict[str, str] = {
     "storage.connections": FOUNDATION,  # the one factory of search and directory clients
     "storage.directory": FOUNDATION,
     "storage.directory_pool": FOUNDATION,
+    "storage.ldap_wire": FOUNDATION,  # the read and modify of a group, encoded without pyasn1
     "storage.ldif_io": FOUNDATION,
     "storage.search": FOUNDATION,
     "storage.sql": FOUNDATION,

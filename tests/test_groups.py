@@ -738,11 +738,11 @@ def test_r13_a_concurrent_change_during_a_run_fails_that_group_alone(bed: Bed, o
     victim = own.groups["PE-6"]
 
     class Racing(GroupPipeline):
-        def _flush(self) -> None:
+        def _flush(self, *, last: bool = False) -> None:
             if self._batch:
                 assert own.conn.modify(victim, {"extensionAttribute13": [(ldap3.MODIFY_REPLACE, ["7"])],
                                                 "extensionAttribute15": [(ldap3.MODIFY_REPLACE, ["10.0"])]})
-            super()._flush()
+            super()._flush(last=last)
 
     answers = load_answer_file(bed.answer_file)
     target = TargetInstallation(answers.target)

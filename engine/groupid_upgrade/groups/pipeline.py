@@ -175,7 +175,7 @@ class GroupPipeline:
                 self.reporter.check_cancelled("the group upgrade")
                 self._take(domain, entry, identity, named)
             self._refuse_lonely_members()
-            self._flush()
+            self._flush(last=True)
             healthy = True
         finally:
             self.close(healthy=healthy)
@@ -434,7 +434,8 @@ class GroupPipeline:
         if len(self._batch) >= self.batch_size:
             self._flush()
 
-    def _flush(self) -> None:
+    def _flush(self, *, last: bool = False) -> None:
+        """Write and record the batch; its progress is given unless it is the last (``run`` then says Done)."""
         batch, self._batch = self._batch, []
         if not batch:
             return
@@ -448,6 +449,8 @@ class GroupPipeline:
                 self._commit(writes)
         for work in batch:
             self._record(work)
+        if last:
+            return
         self.reporter.progress(self.activity, "Upgrading groups", f"{self.summary.selected} groups",
                                self.summary.selected, None, parent_activity_id=self.parent_activity)
 

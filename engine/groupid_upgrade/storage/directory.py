@@ -27,6 +27,7 @@ from ldap3.core import exceptions as ldap_exc
 from pydantic import SecretStr
 
 from ..errors import EngineError
+from . import ldap_wire
 
 GROUPID_ATTRIBUTES: tuple[str, ...] = (
     "extensionData",
@@ -364,10 +365,16 @@ class DirectoryClient:
         assert self._conn is not None
         return self._conn
 
-    def _search(self, what: str, **kwargs: Any) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+    def _search(self, what: str, *, by_dn: tuple[str, Sequence[str]] | None = None,
+                **kwargs: Any) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+        """One search (``conn.search(**kwargs)``, or the read of ``by_dn`` = (DN, attributes) alone);
+        its result code, entries and result."""
         conn = self.connection
         try:
-            conn.search(**kwargs)
+            if by_dn is not None:
+                ldap_wire.read_base_object(conn, *by_dn)
+            else:
+                conn.search(**kwargs)
         except ldap_exc.LDAPCommunicationError as exc:
             self.close()
             raise self._unreachable(exc) from None
@@ -460,13 +467,7 @@ class DirectoryClient:
 
     def read_entry(self, dn: str, attributes: Sequence[str]) -> Entry | None:
         """One entry by DN with raw values, or None when it does not exist."""
-        code, response, result = self._search(
-            f"Reading {dn}",
-            search_base=dn,
-            search_filter="(objectClass=*)",
-            search_scope=ldap3.BASE,
-            attributes=list(attributes) or [ldap3.NO_ATTRIBUTES],
-        )
+        code, response, result = self._search(f"Reading {dn}", by_dn=(dn, list(attributes) or [ldap3.NO_ATTRIBUTES]))
         if code == _NO_SUCH_OBJECT:
             return None
         if code != _SUCCESS:
@@ -558,7 +559,7 @@ class DirectoryClient:
             return False
         conn = self.connection
         try:
-            conn.modify(dn, changes)
+            ldap_wire.modify(conn, dn, changes)
         except ldap_exc.LDAPCommunicationError as exc:
             self.close()
             raise self._unreachable(exc) from None
