@@ -1,25 +1,31 @@
-"""Upgrade-Group benchmark (issue #6): the engine's group pipeline vs a plain ldap3 loop.
+"""Upgrade-Group benchmark (issues #6 and #19): the engine's group pipeline vs a plain ldap3 loop.
 
-    python bench/groups.py [--groups N] [--quick]
+    python bench/groups.py [--groups N] [--rounds R] [--quick] [--write-doc docs/performance.md]
 
 Against the test bed's corp.example.com Samba DC (started when it is not up, stopped again then):
-creates two OUs of N Smart Groups each (default 5,000; --quick: 500) in OUs with unique names, then
-measures in the same run:
-  (a) engine: ``group.upgrade`` with ``searchContainer`` = the first OU, in process: the prerequisite,
-      one paged search, conversion, one conditional modify per group, the target rows and ledger
-      (SQLite), records and progress;
-  (b) ldap3: a plain loop over the second OU doing the same reads (one paged search of the same
-      attributes) and the same modifies (delete the values read, add the new ones), nothing else.
-Prints groups/s of each and the line ``engine/ldap3: X`` (engine groups/s over loop groups/s). Both
-OUs are deleted at the end.
+creates two OUs of N Smart Groups each (default 10,000; --quick: 500) with unique names, each OU's
+groups split into R sub-OUs (default 10; --quick: 2), then measures in R interleaved rounds, one
+sub-OU of each side a round (ldap3 first in even rounds, the engine first in odd ones, so a change in
+the shared machine's load or the DC's growing database falls on both):
+  (a) engine: ``group.upgrade`` with ``searchContainer`` = the round's sub-OU of the first OU, in
+      process: the prerequisite, one paged search, conversion, one conditional modify per group over
+      the pipeline's write connections, the target rows and ledger (SQLite), records and progress;
+  (b) ldap3: a plain loop over the round's sub-OU of the second OU doing the same reads (one paged
+      search of the same attributes) and the same modifies (delete the values read, add the same
+      bytes the engine writes), nothing else.
+Prints groups/s of each with the DC's CPU per group, ``engine/ldap3: X`` (engine groups/s over loop
+groups/s, all rounds) with the median of the per-round ratios and the target line. Both OUs are
+deleted at the end. --write-doc puts the printed figures into docs/performance.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import threading
@@ -47,6 +53,8 @@ from groupid_upgrade.reporting import CollectingReporter, Reporter  # noqa: E402
 from groupid_upgrade.sample.generator import SampleSpec, generate_sample  # noqa: E402
 from groupid_upgrade.source.group_definition import GroupDefinition, encode  # noqa: E402
 from groupid_upgrade.upgrade.run_method import run_upgrade  # noqa: E402
+
+TARGET = 1.3  # issue #19: hold engine/ldap3 >= 1.3 at 10,000 groups
 
 ATTRIBUTES = ["objectGUID", "cn", "name", "sAMAccountName", "objectClass", "extensionData", "extensionAttribute12",
               "extensionAttribute13", "extensionAttribute14", "extensionAttribute15"]
@@ -78,13 +86,22 @@ def eleven_values(count: int, ou: str) -> list[bytes]:
     return [encode_eleven(eleven_definition(bench_definition(i, base))) for i in range(count)]
 
 
+def part_ou(ou: str, part: int) -> str:
+    return f"OU=part{part:02d},{ou}"
+
+
+def group_dn(ou: str, i: int, count: int, parts: int) -> str:
+    """The DN of group ``i`` of ``count`` that make_groups put in ``ou`` (in sub-OUs when ``parts`` > 1)."""
+    return f"CN=G{i:06d},{ou}" if parts == 1 else f"CN=G{i:06d},{part_ou(ou, i * parts // count)}"
+
+
 def same_bytes_written(bench: GroupsBench, count: int) -> None:
     """Refuses the figures unless the engine wrote to its OU's groups exactly what the loop wrote to the
     other OU's: the ratio compares the same work."""
     for ou in bench.ous:
         values = eleven_values(count, ou)
         for i in (0, count // 2, count - 1):
-            dn = f"CN=G{i:06d},{ou}"
+            dn = group_dn(ou, i, count, bench.parts)
             bench.conn.search(dn, "(objectClass=group)", ldap3.BASE, attributes=["extensionData"])
             written = bench.conn.response[0]["raw_attributes"]["extensionData"]
             if written != [values[i]]:
@@ -92,12 +109,13 @@ def same_bytes_written(bench: GroupsBench, count: int) -> None:
                                  f"{len(values[i])} the engine writes: the loop and the engine differ")
 
 
-def make_groups(conn: ldap3.Connection, ou: str, count: int, tag: str) -> None:
-    if not conn.add(ou, ["top", "organizationalUnit"]):
-        raise SystemExit(f"cannot create {ou}: {conn.result}")
+def make_groups(conn: ldap3.Connection, ou: str, count: int, tag: str, parts: int = 1) -> None:
+    for container in [ou, *(part_ou(ou, k) for k in range(parts if parts > 1 else 0))]:
+        if not conn.add(container, ["top", "organizationalUnit"]):
+            raise SystemExit(f"cannot create {container}: {conn.result}")
     base = ou.split(",", 1)[1]
     for i in range(count):
-        if not conn.add(f"CN=G{i:06d},{ou}", ["top", "group"],
+        if not conn.add(group_dn(ou, i, count, parts), ["top", "group"],
                         {"sAMAccountName": f"b{tag[-7:]}{i:06d}", **encode(bench_definition(i, base))}):
             raise SystemExit(f"cannot create group {i}: {conn.result}")
 
@@ -117,12 +135,14 @@ class GroupsBench:
     work: Path
     ous: list[str]  # two OUs of ``count`` Smart Groups: the engine's and the loop's
     version: str  # the target's version, written to extensionAttribute15
+    parts: int = 1  # the groups of each OU are in this many sub-OUs (OU=partNN) when more than 1
 
 
 @contextmanager
-def two_ous_of_groups(count: int, label: str) -> Iterator[GroupsBench]:
+def two_ous_of_groups(count: int, label: str, parts: int = 1) -> Iterator[GroupsBench]:
     """The corp DC (started when it is not up, stopped again then), a prepared target and two OUs of
-    ``count`` Smart Groups with unique names; the OUs and the work folder are deleted whatever happens."""
+    ``count`` Smart Groups with unique names (each in ``parts`` sub-OUs when more than 1); the OUs and the
+    work folder are deleted whatever happens."""
     state_dir = state_dir_path()
     domain, address = str(CORP["domain"]), str(CORP["address"])
     started_dc = samba_dc.status(state_dir, domain) is None
@@ -136,10 +156,10 @@ def two_ous_of_groups(count: int, label: str) -> Iterator[GroupsBench]:
         t0 = time.perf_counter()
         for suffix in "ab":
             ous.append(f"OU=bench-{label}-{tag}{suffix},{env['LDAP_BASE_DN']}")
-            make_groups(conn, ous[-1], count, tag + suffix)
+            make_groups(conn, ous[-1], count, tag + suffix, parts)
         print(f"setup: 2 x {count} groups created in {time.perf_counter() - t0:.1f} s")
         version = json.loads(answer_file.read_text())["target"]["version"]
-        yield GroupsBench(env, conn, answer_file, work, ous, version)
+        yield GroupsBench(env, conn, answer_file, work, ous, version, parts)
     finally:
         for ou in ous:
             drop(conn, ou)
@@ -205,9 +225,8 @@ def run_engine(answer_file: Path, ou: str) -> tuple[float, int, float]:
     return seconds, result.upgraded, rss.growth_mib
 
 
-def run_loop(env: dict[str, str], ou: str, version: str, count: int) -> tuple[float, int]:
-    """The same reads and modifies (the same bytes) with nothing around them."""
-    values = eleven_values(count, ou)
+def run_loop(env: dict[str, str], ou: str, version: str, values: list[bytes]) -> tuple[float, int]:
+    """The same reads and modifies (the same bytes: ``values``, from eleven_values) with nothing around them."""
     started = time.perf_counter()
     conn = connect(env)
     done = 0
@@ -229,23 +248,78 @@ def run_loop(env: dict[str, str], ou: str, version: str, count: int) -> tuple[fl
     return time.perf_counter() - started, done
 
 
+class DcCpu:
+    """CPU seconds the corp DC's samba processes used (the test bed runs one: ``samba -M single``)."""
+
+    def __init__(self) -> None:
+        self.processes = [p for p in psutil.process_iter(["name"]) if (p.info["name"] or "").startswith("samba")]
+
+    def seconds(self) -> float:
+        total = 0.0
+        for process in self.processes:
+            with contextlib.suppress(psutil.Error):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--groups", type=int, default=5_000)
-    parser.add_argument("--quick", action="store_true", help="500 groups (CI)")
+    parser.add_argument("--groups", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="500 groups in 2 rounds (CI)")
+    parser.add_argument("--write-doc", type=Path, metavar="PATH",
+                        help="write the figures into this run's section of PATH (docs/performance.md)")
     args = parser.parse_args()
     count = 500 if args.quick else args.groups
-    with two_ous_of_groups(count, "groups") as bench:
-        loop_s, looped = run_loop(bench.env, bench.ous[1], bench.version, count)
-        engine_s, upgraded, growth = run_engine(bench.answer_file, bench.ous[0])
+    rounds = max(1, min(2 if args.quick else args.rounds, count))
+    with two_ous_of_groups(count, "groups", parts=rounds) as bench:
+        values = eleven_values(count, bench.ous[1])
+        dc = DcCpu()
+        engine_times: list[float] = []
+        loop_times: list[float] = []
+        engine_dc = loop_dc = 0.0
+        growth = 0.0
+        upgraded = looped = 0
+        for r in range(rounds):  # interleaved, each side first in every other round: drift falls on both
+            sides = ["loop", "engine"] if r % 2 == 0 else ["engine", "loop"]
+            for side in sides:
+                before = dc.seconds()
+                if side == "loop":
+                    seconds, done = run_loop(bench.env, part_ou(bench.ous[1], r), bench.version, values)
+                    loop_times.append(seconds)
+                    looped += done
+                    loop_dc += dc.seconds() - before
+                else:
+                    seconds, done, grew = run_engine(bench.answer_file, part_ou(bench.ous[0], r))
+                    engine_times.append(seconds)
+                    upgraded += done
+                    growth = max(growth, grew)
+                    engine_dc += dc.seconds() - before
         if upgraded != count or looped != count:
             raise SystemExit(f"expected {count} groups each, engine {upgraded}, loop {looped}")
         same_bytes_written(bench, count)
-        engine_rate, loop_rate = upgraded / engine_s, looped / loop_s
-        print(f"engine: {upgraded} groups in {engine_s:.2f} s = {engine_rate:,.0f} groups/s")
-        print(f"ldap3: {looped} groups in {loop_s:.2f} s = {loop_rate:,.0f} groups/s")
-        print(f"engine/ldap3: {engine_rate / loop_rate:.2f}")
-        print(f"engine peak memory growth: {growth:.1f} MiB for {upgraded} groups")
+        engine_s, loop_s = sum(engine_times), sum(loop_times)
+        ratio = loop_s / engine_s
+        per_round = statistics.median(lo / en for en, lo in zip(engine_times, loop_times, strict=True))
+        lines = [
+            f"rounds: {rounds}, interleaved ({count // rounds} groups each; ldap3 first in even rounds, the engine "
+            "in odd ones)",
+            f"engine: {upgraded} groups in {engine_s:.2f} s = {upgraded / engine_s:,.0f} groups/s "
+            f"({engine_s * 1000 / count:.2f} ms per group; the DC's CPU {engine_dc * 1000 / count:.2f} ms per group)",
+            f"ldap3: {looped} groups in {loop_s:.2f} s = {looped / loop_s:,.0f} groups/s "
+            f"({loop_s * 1000 / count:.2f} ms per group; the DC's CPU {loop_dc * 1000 / count:.2f} ms per group)",
+            f"engine peak memory growth: {growth:.1f} MiB for {count // rounds} groups a run",
+            f"engine/ldap3: {ratio:.2f}",
+            f"median of the per-round ratios: {per_round:.2f}",
+            f"target met: {'yes' if ratio >= TARGET else 'no'} (>= {TARGET:.2f})",
+        ]
+        print("\n".join(lines))
+        if args.write_doc:  # before the OUs are dropped (minutes at full size)
+            from bench._performance_doc import write_section
+
+            write_section(args.write_doc, "groups", f"Groups in bulk (`python bench/groups.py --groups {count}`)", lines)
+            print(f"written: {args.write_doc}")
     return 0
 
 

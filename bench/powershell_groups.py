@@ -1,6 +1,6 @@
 """Upgrade-Group from PowerShell vs the CLI, and separate calls vs one pipeline (issues 14 and 19).
 
-    python bench/powershell_groups.py [--groups N] [--loop N] [--quick] [--pwsh PATH]
+    python bench/powershell_groups.py [--groups N] [--loop N] [--quick] [--pwsh PATH] [--write-doc docs/performance.md]
 
 Against the test bed's corp.example.com Samba DC (started when it is not up, stopped again then):
 four OUs of N Smart Groups each (default 1,000; --quick: 100), then, in the same run:
@@ -33,6 +33,8 @@ sys.path.insert(0, str(REPO))
 from tests.testbed import pester_groups  # noqa: E402
 
 MANIFEST = REPO / "powershell" / "GroupIDUpgrade.psd1"
+PIPE_CLI_TARGET = 1.3  # issue #14: piping into Upgrade-Group costs at most 1.3x the CLI on the same groups
+LOOP_PIPED_TARGET = 2.0  # issue #19: 200 separate calls from a pwsh loop <= 2x the same groups piped in one
 
 PWSH_SCRIPT = r"""
 param([string] $StateFile, [int] $Loop)
@@ -104,6 +106,8 @@ def main() -> int:
     parser.add_argument("--loop", type=int, default=200)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--pwsh")
+    parser.add_argument("--write-doc", type=Path, metavar="PATH",
+                        help="write the figures into this run's section of PATH (docs/performance.md)")
     args = parser.parse_args()
     groups, loop = (100, 50) if args.quick else (args.groups, args.loop)
     pwsh = find_pwsh(args.pwsh)
@@ -135,15 +139,29 @@ def main() -> int:
         pester_groups.down(state_file)
         shutil.rmtree(work, ignore_errors=True)
     n = max(groups, loop)
-    print(f"pipe: {n} groups piped into Upgrade-Group in {figures['pipeSeconds']:.2f} s ({n / figures['pipeSeconds']:.0f} groups/s)")
-    print(f"cli: groupid-upgrade group on {n} groups in {cli_seconds:.2f} s ({n / cli_seconds:.0f} groups/s)")
-    print(f"loop: {loop} separate Upgrade-Group -Identity calls in {figures['loopSeconds']:.2f} s")
-    print(f"piped: the same {loop} groups piped into one call in {figures['pipedSeconds']:.2f} s")
-    print(f"engines started by the module in the whole run: {figures['engines']} (5 of them by the start-up measure)")
-    print(f"engine start-up seen from pwsh: {figures['startupMs']:.1f} ms; python -I -c pass from pwsh: {figures['bareMs']:.1f} ms")
-    print(f"startup/bare: {figures['startupMs'] / figures['bareMs']:.2f}")
-    print(f"pipe/cli: {figures['pipeSeconds'] / cli_seconds:.2f}")
-    print(f"loop/piped: {figures['loopSeconds'] / figures['pipedSeconds']:.2f}")
+    pipe_cli = figures["pipeSeconds"] / cli_seconds
+    loop_piped = figures["loopSeconds"] / figures["pipedSeconds"]
+    lines = [
+        f"pipe: {n} groups piped into Upgrade-Group in {figures['pipeSeconds']:.2f} s ({n / figures['pipeSeconds']:.0f} groups/s)",
+        f"cli: groupid-upgrade group on {n} groups in {cli_seconds:.2f} s ({n / cli_seconds:.0f} groups/s)",
+        f"loop: {loop} separate Upgrade-Group -Identity calls in {figures['loopSeconds']:.2f} s "
+        f"({figures['loopSeconds'] * 1000 / loop:.1f} ms per call)",
+        f"piped: the same {loop} groups piped into one call in {figures['pipedSeconds']:.2f} s",
+        f"engines started by the module in the whole run: {figures['engines']} (5 of them by the start-up measure)",
+        f"engine start-up seen from pwsh: {figures['startupMs']:.1f} ms; python -I -c pass from pwsh: {figures['bareMs']:.1f} ms",
+        f"startup/bare: {figures['startupMs'] / figures['bareMs']:.2f}",
+        f"pipe/cli: {pipe_cli:.2f}",
+        f"loop/piped: {loop_piped:.2f}",
+        f"target met: pipe/cli {'yes' if pipe_cli <= PIPE_CLI_TARGET else 'no'} (<= {PIPE_CLI_TARGET}), "
+        f"loop/piped {'yes' if loop_piped <= LOOP_PIPED_TARGET else 'no'} (<= {LOOP_PIPED_TARGET})",
+    ]
+    print("\n".join(lines))
+    if args.write_doc:
+        from bench._performance_doc import write_section
+
+        write_section(args.write_doc, "powershell_groups", "Upgrade-Group through pwsh "
+                      f"(`python bench/powershell_groups.py --groups {groups} --loop {loop}`)", lines)
+        print(f"written: {args.write_doc}")
     return 0
 
 
