@@ -34,3 +34,11 @@ def write_section(path: Path, name: str, title: str, lines: list[str]) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + body + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def write_if_asked(path: Path | None, name: str, title: str, lines: list[str]) -> None:
+    """``--write-doc PATH``: the printed ``lines`` into the section ``name`` of PATH; nothing without it."""
+    if path is None:
+        return
+    write_section(path, name, title, lines)
+    print(f"written: {path}")

@@ -45,6 +45,7 @@ from tests.testbed import samba_dc  # noqa: E402
 from tests.testbed.fixtures_samba import CORP, state_dir_path  # noqa: E402
 from tests.testbed.seed import seed_ldif  # noqa: E402
 
+from bench._performance_doc import write_if_asked  # noqa: E402
 from groupid_upgrade.answerfile import load_answer_file  # noqa: E402
 from groupid_upgrade.groups.conversion import eleven_definition, encode_eleven  # noqa: E402
 from groupid_upgrade.groups.method import GroupUpgradeParams, group_upgrade_handler  # noqa: E402
@@ -315,11 +316,8 @@ def main() -> int:
             f"target met: {'yes' if ratio >= TARGET else 'no'} (>= {TARGET:.2f})",
         ]
         print("\n".join(lines))
-        if args.write_doc:  # before the OUs are dropped (minutes at full size)
-            from bench._performance_doc import write_section
-
-            write_section(args.write_doc, "groups", f"Groups in bulk (`python bench/groups.py --groups {count}`)", lines)
-            print(f"written: {args.write_doc}")
+        # before the OUs are dropped (minutes at full size)
+        write_if_asked(args.write_doc, "groups", f"Groups in bulk (`python bench/groups.py --groups {count}`)", lines)
     return 0
 
 

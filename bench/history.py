@@ -45,6 +45,7 @@ import psutil
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench._performance_doc import write_if_asked  # noqa: E402
 from groupid_upgrade.history.batch_pipeline import BatchPipeline  # noqa: E402
 from groupid_upgrade.history.conversion import HISTORY_INDEX_MAPPINGS, convert_row, document_id  # noqa: E402
 from groupid_upgrade.history.pipeline import DEFAULT_BATCH_SIZE, INDEXING_IN_FLIGHT, PIPELINE_DEPTH  # noqa: E402
@@ -328,11 +329,7 @@ def main() -> int:
         say(f"naive/engine: {naive_total / engine_s:.2f}")
         say(f"target met: engine/floor {'yes' if ratio <= TARGET_RATIO else 'no'} (<= {TARGET_RATIO:.2f}), "
             f"engine peak RSS {'yes' if engine['peak_kib'] / 1024 <= RSS_LIMIT_MB else 'no'} (<= {RSS_LIMIT_MB} MB)")
-        if args.write_doc:
-            from bench._performance_doc import write_section
-
-            write_section(args.write_doc, "history", f"History (`python bench/history.py --rows {rows}`)", lines)
-            print(f"written: {args.write_doc}")
+        write_if_asked(args.write_doc, "history", f"History (`python bench/history.py --rows {rows}`)", lines)
     finally:
         if es_url is not None and started_node is None:
             with SearchClient(es_url) as search:

@@ -32,6 +32,8 @@ sys.path.insert(0, str(REPO))
 
 from tests.testbed import pester_groups  # noqa: E402
 
+from bench._performance_doc import write_if_asked  # noqa: E402
+
 MANIFEST = REPO / "powershell" / "GroupIDUpgrade.psd1"
 PIPE_CLI_TARGET = 1.3  # issue #14: piping into Upgrade-Group costs at most 1.3x the CLI on the same groups
 LOOP_PIPED_TARGET = 2.0  # issue #19: 200 separate calls from a pwsh loop <= 2x the same groups piped in one
@@ -156,12 +158,8 @@ def main() -> int:
         f"loop/piped {'yes' if loop_piped <= LOOP_PIPED_TARGET else 'no'} (<= {LOOP_PIPED_TARGET})",
     ]
     print("\n".join(lines))
-    if args.write_doc:
-        from bench._performance_doc import write_section
-
-        write_section(args.write_doc, "powershell_groups", "Upgrade-Group through pwsh "
-                      f"(`python bench/powershell_groups.py --groups {groups} --loop {loop}`)", lines)
-        print(f"written: {args.write_doc}")
+    write_if_asked(args.write_doc, "powershell_groups", "Upgrade-Group through pwsh "
+                   f"(`python bench/powershell_groups.py --groups {groups} --loop {loop}`)", lines)
     return 0
 
 

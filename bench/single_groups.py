@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 import ldap3  # noqa: E402
 
+from bench._performance_doc import write_if_asked  # noqa: E402
 from bench.groups import (  # noqa: E402
     ATTRIBUTES,
     connect,
@@ -170,12 +171,9 @@ def main() -> int:
             f"target met: {'yes' if ratio >= TARGET else 'no'} (>= {TARGET:.2f})",
         ]
         print("\n".join(lines))
-        if args.write_doc:  # before the OUs are dropped (minutes at full size)
-            from bench._performance_doc import write_section
-
-            write_section(args.write_doc, "single_groups", "Single-group requests on one engine "
-                          f"(`python bench/single_groups.py --groups {count}`)", lines)
-            print(f"written: {args.write_doc}")
+        # before the OUs are dropped
+        write_if_asked(args.write_doc, "single_groups", "Single-group requests on one engine "
+                       f"(`python bench/single_groups.py --groups {count}`)", lines)
     return 0
 
 

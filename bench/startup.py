@@ -25,6 +25,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench._performance_doc import write_if_asked  # noqa: E402
+
 SERVE = [sys.executable, "-m", "groupid_upgrade", "serve"]
 BARE = [sys.executable, "-c", "pass"]
 TARGET = 1.5
@@ -87,13 +91,8 @@ def main() -> int:
         f"target met: {'yes' if ratio <= TARGET else 'no'} (<= {TARGET:.2f})",
     ]
     print("\n".join(lines))
-    if args.write_doc:
-        sys.path.insert(0, str(REPO))
-        from bench._performance_doc import write_section
-
-        write_section(args.write_doc, "startup", "Start-up to `engine.hello` (`python bench/startup.py "
+    write_if_asked(args.write_doc, "startup", "Start-up to `engine.hello` (`python bench/startup.py "
                       f"--runs {runs}`)", lines)
-        print(f"written: {args.write_doc}")
     return 0
 
 

@@ -17,7 +17,7 @@ ldap3 keeps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ldap3
@@ -119,39 +119,37 @@ def _send(conn: ldap3.Connection, operation: bytes, record: dict[str, Any]) -> i
     return message_id
 
 
-def read_base_object(conn: ldap3.Connection, dn: str, attributes: Sequence[str]) -> bool:
-    """``conn.search(dn, "(objectClass=*)", BASE, attributes=attributes)``, same result, same state."""
-    if not plain(conn):
-        return bool(conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes)))
+def _request(conn: ldap3.Connection, dn: str, build: Callable[[str], tuple[bytes, dict[str, Any]]],
+             receive: Callable[[int], Any], answer_type: str, *, entries_expected: bool) -> bool:
+    """One request on a plain connection as ldap3's ``Connection`` methods make it: the DN made safe, the
+    message sent and its answer read under the connection's lock, the result judged and left in place."""
     if conn.check_names:
         dn = safe_dn(dn)
     with conn.connection_lock:
         conn.last_error = None
         if not conn.listening:
             raise LDAPSocketOpenError("unable to send message, socket is not open")
-        response = conn.strategy.post_send_search(_send(conn, search_base_object(dn, attributes),
-                                                        search_record(dn, attributes)))
+        response = receive(_send(conn, *build(dn)))
         conn._entries = []
-        found = conn.result["type"] == "searchResDone" and len(response) > 0
-        if not found and conn.result["result"] != _RESULT_SUCCESS and not conn.last_error:
-            conn.last_error = conn.result["description"]
-        return found
+        result = conn.result
+        succeeded = result["type"] == answer_type and (
+            len(response) > 0 if entries_expected else result["result"] == _RESULT_SUCCESS)
+        if not succeeded and result["result"] != _RESULT_SUCCESS and not conn.last_error:
+            conn.last_error = result["description"]
+        return succeeded
+
+
+def read_base_object(conn: ldap3.Connection, dn: str, attributes: Sequence[str]) -> bool:
+    """``conn.search(dn, "(objectClass=*)", BASE, attributes=attributes)``, same result, same state."""
+    if not plain(conn):
+        return bool(conn.search(dn, "(objectClass=*)", ldap3.BASE, attributes=list(attributes)))
+    return _request(conn, dn, lambda safe: (search_base_object(safe, attributes), search_record(safe, attributes)),
+                    conn.strategy.post_send_search, "searchResDone", entries_expected=True)
 
 
 def modify(conn: ldap3.Connection, dn: str, changes: Changes) -> bool:
     """``conn.modify(dn, changes)`` (bytes values, operations as lists), same result, same state."""
     if not plain(conn) or conn.read_only or not changes:
         return bool(conn.modify(dn, {name: list(operations) for name, operations in changes.items()}))
-    if conn.check_names:
-        dn = safe_dn(dn)
-    with conn.connection_lock:
-        conn.last_error = None
-        if not conn.listening:
-            raise LDAPSocketOpenError("unable to send message, socket is not open")
-        conn.strategy.post_send_single_response(_send(conn, modify_request(dn, changes), modify_record(dn, changes)))
-        conn._entries = []
-        done = conn.result["type"] == "modifyResponse" and conn.result["result"] == _RESULT_SUCCESS
-        if not done and conn.result["result"] != _RESULT_SUCCESS and not conn.last_error:
-            conn.last_error = conn.result["description"]
-        return done
-
+    return _request(conn, dn, lambda safe: (modify_request(safe, changes), modify_record(safe, changes)),
+                    conn.strategy.post_send_single_response, "modifyResponse", entries_expected=False)
