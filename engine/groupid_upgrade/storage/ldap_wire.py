@@ -29,7 +29,6 @@ from ldap3.utils.log import BASIC, log_enabled
 Changes = Mapping[str, Sequence[tuple[str, Sequence[bytes]]]]
 
 _OPERATIONS = {ldap3.MODIFY_ADD: 0, ldap3.MODIFY_DELETE: 1, ldap3.MODIFY_REPLACE: 2, ldap3.MODIFY_INCREMENT: 3}
-_SCOPES = {ldap3.BASE: 0, ldap3.LEVEL: 1, ldap3.SUBTREE: 2}
 _DEREF_ALWAYS = 3  # ldap3's default for a search
 _RESULT_SUCCESS = 0
 
